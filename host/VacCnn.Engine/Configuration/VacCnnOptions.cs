@@ -1,0 +1,72 @@
+using System.ComponentModel.DataAnnotations;
+using VacCnn.Contracts;
+
+namespace VacCnn.Engine.Configuration;
+
+/// <summary>
+/// All of VacCnn's paths and switches, bound from the <c>VacCnn</c> configuration section
+/// (appsettings.json, environment variables such as <c>VacCnn__Models</c>, or <c>--VacCnn:Models=...</c>).
+/// The CLI takes the same values as flags.
+/// </summary>
+public sealed class VacCnnOptions
+{
+    /// <summary>Configuration section name.</summary>
+    public const string Section = "VacCnn";
+
+    /// <summary>Models root: one subfolder per model (model.onnx + model.json).</summary>
+    [Required] public string Models { get; set; } = "";
+
+    /// <summary>Image set folder (ImageFolder layout, flat wnid-prefixed files, or a labels.csv).</summary>
+    public string Images { get; set; } = "";
+
+    /// <summary>Folder with imagenet_class_index.tsv and wordnet.is_a.txt.</summary>
+    [Required] public string ImageNet { get; set; } = "";
+
+    /// <summary>Where results are stored (SQLite database and .npy matrices). Created if missing.</summary>
+    [Required] public string Data { get; set; } = "";
+
+    /// <summary>Plugins folder: one subfolder per plugin.</summary>
+    public string Plugins { get; set; } = "";
+
+    /// <summary>Where models run: Auto (GPU when usable), Cpu or Cuda.</summary>
+    public ExecutionDevice Device { get; set; } = ExecutionDevice.Auto;
+
+    /// <summary>Images per evaluation shard: the unit of work that survives a crash.</summary>
+    [Range(1, 100_000)] public int ShardSize { get; set; } = 100;
+
+    /// <summary>Images per inference batch.</summary>
+    [Range(1, 1024)] public int BatchSize { get; set; } = 16;
+
+    /// <summary>
+    /// Checks that the configured folders exist (and the data folder can be created), returning one clear message
+    /// per problem; empty when all is well.
+    /// </summary>
+    public IReadOnlyList<string> Validate(bool needImages = false)
+    {
+        var problems = new List<string>();
+        void Folder(string name, string value, bool required)
+        {
+            if (string.IsNullOrWhiteSpace(value))
+            {
+                if (required) problems.Add($"VacCnn:{name} is not set (folder expected).");
+            }
+            else if (!Directory.Exists(value))
+                problems.Add($"VacCnn:{name} = '{value}' does not exist or is not a folder.");
+        }
+        Folder(nameof(Models), Models, true);
+        Folder(nameof(ImageNet), ImageNet, true);
+        Folder(nameof(Images), Images, needImages);
+        Folder(nameof(Plugins), Plugins, false);
+        if (string.IsNullOrWhiteSpace(Data))
+            problems.Add("VacCnn:Data is not set (folder for results expected).");
+        else
+        {
+            try { Directory.CreateDirectory(Data); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            { problems.Add($"VacCnn:Data = '{Data}' cannot be created: {e.Message}"); }
+        }
+        if (ShardSize < 1) problems.Add("VacCnn:ShardSize must be at least 1.");
+        if (BatchSize < 1) problems.Add("VacCnn:BatchSize must be at least 1.");
+        return problems;
+    }
+}

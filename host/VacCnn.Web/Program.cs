@@ -1,0 +1,1 @@
+namespace VacCnn.Web; public partial class Program { public static void Main() { } }

@@ -1,0 +1,1 @@
+namespace VacCnn.Models.Onnx; internal static class Placeholder { }

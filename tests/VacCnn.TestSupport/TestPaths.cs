@@ -1,0 +1,42 @@
+namespace VacCnn.TestSupport;
+
+/// <summary>Where the repository, the shared read-only data and the built plugins are, seen from a test.</summary>
+public static class TestPaths
+{
+    /// <summary>The repository root (the folder holding VacCnn.sln).</summary>
+    public static string RepoRoot { get; } = FindRepoRoot();
+
+    /// <summary>../shared/data beside the repository (override with VACCNN_SHARED_DATA).</summary>
+    public static string SharedData { get; } =
+        Environment.GetEnvironmentVariable("VACCNN_SHARED_DATA") is { Length: > 0 } env
+            ? Path.GetFullPath(env)
+            : Path.GetFullPath(Path.Combine(RepoRoot, "..", "shared", "data"));
+
+    /// <summary>The real ONNX models.</summary>
+    public static string Models => Path.Combine(SharedData, "models");
+
+    /// <summary>1000 labelled ImageNet images, one per class.</summary>
+    public static string ImageNetSamples => Path.Combine(SharedData, "imagenet-samples");
+
+    /// <summary>Class index and WordNet hierarchy.</summary>
+    public static string ImageNet => Path.Combine(SharedData, "imagenet");
+
+    /// <summary>Built plugins (each in its own subfolder).</summary>
+    public static string Plugins => Path.Combine(RepoRoot, "artifacts", "plugins");
+
+    /// <summary>A new empty folder under the system temp directory.</summary>
+    public static string NewTempDir(string prefix = "vaccnn-test")
+    {
+        string dir = Path.Combine(Path.GetTempPath(), $"{prefix}-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(dir);
+        return dir;
+    }
+
+    private static string FindRepoRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir != null; dir = dir.Parent)
+            if (File.Exists(Path.Combine(dir.FullName, "VacCnn.sln")))
+                return dir.FullName;
+        throw new InvalidOperationException("VacCnn.sln not found above " + AppContext.BaseDirectory);
+    }
+}
