@@ -34,6 +34,10 @@ public sealed class ModelRegistry : IDisposable
     /// <summary>The classifier with this id, or null.</summary>
     public IClassifier? Find(string id) => _byId.GetValueOrDefault(id);
 
+    /// <summary>Where the model with this id was loaded from (folder or file).</summary>
+    public string LocationOf(string id) =>
+        Results.First(r => r.Id == id && r.Classifier != null).Location;
+
     /// <summary>The classifier with this id, or an exception whose message lists the known ids / the load error.</summary>
     public IClassifier Get(string id)
     {
