@@ -1,1 +1,10 @@
+using VacCnn.Bench;
+
+// The benchmark program: every figure is printed next to a baseline measured in the same run, on the same
+// machine, model and images. Never run as a unit test.
+//   dotnet run -c Release --project tools/VacCnn.Bench -- [--shared DIR] [--images N] [--no-torch] [--section evaluation]
+var options = BenchOptions.Parse(args);
+Console.WriteLine($"VacCnn benchmark — {Environment.ProcessorCount} cores, .NET {Environment.Version}, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC");
+Console.WriteLine($"data: {options.Shared}, {options.ImageCount} images per measurement");
+if (options.Sections.Contains("evaluation")) new EvaluationBenchmark(options).Run();
 return 0;

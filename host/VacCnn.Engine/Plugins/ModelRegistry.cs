@@ -48,6 +48,10 @@ public sealed class ModelRegistry : IDisposable
             $"no model '{id}' under {ModelsRoot}; known: {string.Join(", ", _byId.Keys.Order(StringComparer.Ordinal))}");
     }
 
+    /// <summary>A registry over results loaded elsewhere (tools, tests).</summary>
+    public static ModelRegistry FromResults(string modelsRoot, IReadOnlyList<ModelLoadResult> results) =>
+        new(modelsRoot, results.OrderBy(r => r.Id, StringComparer.Ordinal).ToList());
+
     /// <summary>Asks every source to discover models under <paramref name="modelsRoot"/>. A source that throws is
     /// reported as one failed entry.</summary>
     public static ModelRegistry Discover(IEnumerable<IModelSource> sources, string modelsRoot, ExecutionDevice device, Action<string> log)

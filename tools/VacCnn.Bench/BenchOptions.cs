@@ -1,0 +1,40 @@
+namespace VacCnn.Bench;
+
+/// <summary>Command-line options of the benchmark.</summary>
+internal sealed record BenchOptions(string Shared, int ImageCount, bool Torch, HashSet<string> Sections, string TorchCache)
+{
+    public string Models => Path.Combine(Shared, "models");
+    public string Samples => Path.Combine(Shared, "imagenet-samples");
+    public string ImageNet => Path.Combine(Shared, "imagenet");
+
+    public static BenchOptions Parse(string[] args)
+    {
+        string shared = FindShared();
+        int count = 200;
+        bool torch = true;
+        var sections = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        string cache = Path.Combine(Path.GetTempPath(), "vaccnn-torchvision-cache");
+        for (int i = 0; i < args.Length; i++)
+        {
+            switch (args[i])
+            {
+                case "--shared": shared = args[++i]; break;
+                case "--images": count = int.Parse(args[++i], System.Globalization.CultureInfo.InvariantCulture); break;
+                case "--no-torch": torch = false; break;
+                case "--section": sections.Add(args[++i]); break;
+                case "--torch-cache": cache = args[++i]; break;
+                default: throw new ArgumentException($"unknown option {args[i]}");
+            }
+        }
+        if (sections.Count == 0) sections.Add("evaluation");
+        return new BenchOptions(Path.GetFullPath(shared), count, torch, sections, cache);
+    }
+
+    private static string FindShared()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir != null; dir = dir.Parent)
+            if (File.Exists(Path.Combine(dir.FullName, "VacCnn.sln")))
+                return Path.Combine(dir.FullName, "..", "shared", "data");
+        return "../shared/data";
+    }
+}
