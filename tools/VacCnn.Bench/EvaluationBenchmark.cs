@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
 using Microsoft.ML;
+using Microsoft.ML.Data;
 using Microsoft.ML.Transforms.Image;
 using VacCnn.Contracts;
 using VacCnn.Engine.Data;
@@ -141,7 +142,8 @@ internal sealed class EvaluationBenchmark(BenchOptions o)
                 .Append(ml.Transforms.ResizeImages("image", p.CropWidth, p.CropHeight, "image", ImageResizingEstimator.ResizingKind.IsoCrop))
                 .Append(ml.Transforms.ExtractPixels(input, "image", interleavePixelColors: false, offsetImage: -p.Mean[0], scaleImage: 1f / p.Std[0]))
                 .Append(ml.Transforms.ApplyOnnxModel([output], [input], onnx,
-                    shapeDictionary: new Dictionary<string, int[]> { [input] = [1, 3, p.CropHeight, p.CropWidth] }));
+                    shapeDictionary: new Dictionary<string, int[]> { [input] = [1, 3, p.CropHeight, p.CropWidth] },
+                    gpuDeviceId: null, fallbackToCpu: true, recursionLimit: 100));
             var fitted = pipeline.Fit(ml.Data.LoadFromEnumerable(paths.Take(1).Select(x => new ImageRow { Path = x })));
             var sw = Stopwatch.StartNew();
             int n = fitted.Transform(data).GetColumn<float[]>(output).Count();
