@@ -4,6 +4,7 @@ using Microsoft.ML.Data;
 using Microsoft.ML.Transforms.Image;
 using SixLabors.ImageSharp;
 using SixLabors.ImageSharp.Formats;
+using SixLabors.ImageSharp.Formats.Bmp;
 using SixLabors.ImageSharp.Formats.Jpeg;
 using SixLabors.ImageSharp.Formats.Png;
 using SixLabors.ImageSharp.PixelFormats;
@@ -28,7 +29,7 @@ namespace VacCnn.Engine.Evaluation;
 /// <para>Colour modes: SkiaSharp decodes grayscale, palette and CMYK JPEGs to 8-bit colour, which ML.NET converts to
 /// BGRA. Files that may carry alpha (PNG with an alpha channel, palette or tRNS transparency, and any format other
 /// than JPEG/PNG) are decoded with ImageSharp instead, alpha dropped (like PIL's <c>convert("RGB")</c>; SkiaSharp
-/// would premultiply, i.e. blend with black) and fed to the same resize/extract pipeline as an <see cref="MLImage"/>.
+/// would premultiply, i.e. blend with black) and handed to the same pipeline as a temporary 24-bit BMP.
 /// EXIF orientation is not applied (as in torchvision/PIL).</para>
 /// <para>Bad files never throw: every file is first checked cheaply (exists, non-empty, ImageSharp
 /// <c>Image.Identify</c> reads only the header, dimensions within <see cref="MaxSide"/>/<see cref="MaxPixels"/>, and
@@ -44,13 +45,10 @@ public sealed class ImagePreprocessor
     public const long MaxPixels = 100_000_000;
 
     private const string PathColumn = nameof(PathRow.ImagePath);
-    private const string ImageColumn = nameof(ImageRow.Image);
     private const string PixelsColumn = "Pixels";
 
     private readonly MLContext _ml = new(seed: 0);
-    private readonly SchemaDefinition _imageRowSchema = ImageRowSchema();
     private readonly ITransformer _fromPath;
-    private readonly ITransformer _fromImage;
     private readonly int _side;
     private readonly float[] _scale = new float[3];
     private readonly float[] _bias = new float[3];
@@ -81,18 +79,14 @@ public sealed class ImagePreprocessor
         var order = spec.Channels == ChannelOrder.Bgr
             ? ImagePixelExtractingEstimator.ColorsOrder.ABGR
             : ImagePixelExtractingEstimator.ColorsOrder.ARGB;
-        IEstimator<ITransformer> ResizeAndExtract(string input) =>
-            _ml.Transforms.ResizeImages("Resized", _side, _side, input,
-                    ImageResizingEstimator.ResizingKind.IsoCrop, ImageResizingEstimator.Anchor.Center)
-                .Append(_ml.Transforms.ExtractPixels(PixelsColumn, "Resized",
-                    ImagePixelExtractingEstimator.ColorBits.Rgb, order, interleavePixelColors: false,
-                    offsetImage: 0, scaleImage: 1, outputAsFloatArray: true));
-
-        // Fitted once on empty views: none of these estimators learns anything from data.
+        // Fitted once on an empty view: none of these estimators learns anything from data.
         _fromPath = _ml.Transforms.LoadImages("Image", imageFolder: null, inputColumnName: PathColumn)
-            .Append(ResizeAndExtract("Image"))
+            .Append(_ml.Transforms.ResizeImages("Resized", _side, _side, "Image",
+                ImageResizingEstimator.ResizingKind.IsoCrop, ImageResizingEstimator.Anchor.Center))
+            .Append(_ml.Transforms.ExtractPixels(PixelsColumn, "Resized",
+                ImagePixelExtractingEstimator.ColorBits.Rgb, order, interleavePixelColors: false,
+                offsetImage: 0, scaleImage: 1, outputAsFloatArray: true))
             .Fit(_ml.Data.LoadFromEnumerable(Array.Empty<PathRow>()));
-        _fromImage = ResizeAndExtract(ImageColumn).Fit(_ml.Data.LoadFromEnumerable(Array.Empty<ImageRow>(), _imageRowSchema));
     }
 
     /// <summary>The spec this preprocessor implements.</summary>
@@ -109,6 +103,7 @@ public sealed class ImagePreprocessor
         var reasons = new string?[paths.Count];
         var route = new Route[paths.Count];
         var sizes = new (int W, int H)[paths.Count];
+        var source = new string[paths.Count]; // what LoadImages reads: the file itself or a temporary BMP
         int workers = Math.Clamp(Math.Min(DegreeOfParallelism, paths.Count / 4), 1, 64);
         var ranges = Split(paths.Count, workers);
         // Output slot i belongs to request position i; rows are compacted at the end.
@@ -117,11 +112,30 @@ public sealed class ImagePreprocessor
         Parallel.For(0, ranges.Count, new ParallelOptions { MaxDegreeOfParallelism = workers }, w =>
         {
             var (start, end) = ranges[w];
-            for (int i = start; i < end; i++)
-                (route[i], sizes[i], reasons[i]) = Inspect(paths[i]);
-            RunSkia(paths, route, sizes, reasons, data, start, end);
-            for (int i = start; i < end; i++)
-                if (route[i] == Route.ImageSharp) RunImageSharp(paths[i], i, reasons, data);
+            var temps = new List<string>();
+            try
+            {
+                for (int i = start; i < end; i++)
+                {
+                    (route[i], sizes[i], reasons[i]) = Inspect(paths[i]);
+                    source[i] = paths[i];
+                    if (route[i] != Route.ImageSharp) continue;
+                    try
+                    {
+                        temps.Add(source[i] = ToTemporaryBmp(paths[i]));
+                        route[i] = Route.Skia;
+                    }
+                    catch (Exception e) when (e is not OutOfMemoryException)
+                    {
+                        (route[i], reasons[i]) = (Route.Skipped, $"cannot decode image: {Innermost(e).Message}");
+                    }
+                }
+                RunSkia(source, route, sizes, reasons, data, start, end);
+            }
+            finally
+            {
+                foreach (string t in temps) try { File.Delete(t); } catch (IOException) { }
+            }
         });
 
         var decoded = new List<int>(paths.Count);
@@ -196,65 +210,67 @@ public sealed class ImagePreprocessor
         return tail.LastIndexOf(marker) >= 0;
     }
 
-    /// <summary>Runs the path pipeline over the Skia-routed files of [start, end). A row whose decode throws is
-    /// skipped and the cursor restarts after it, so one bad file costs one restart, not the batch.</summary>
+    /// <summary>Runs the path pipeline over the Skia-routed files of [start, end) in one cursor. If the cursor throws,
+    /// the rows not yet copied are redone one file per cursor, so one bad file never costs the others. (The failing
+    /// row cannot be told from the exception: ML.NET 5 was seen to throw for a later bad file before the first row
+    /// was returned.)</summary>
     private void RunSkia(IReadOnlyList<string> paths, Route[] route, (int W, int H)[] sizes, string?[] reasons, float[] data, int start, int end)
     {
         var pending = new List<int>();
         for (int i = start; i < end; i++) if (route[i] == Route.Skia) pending.Add(i);
-        int from = 0;
-        while (from < pending.Count)
+        if (pending.Count == 0) return;
+        int done = 0;
+        try
         {
-            var rows = new PathRow[pending.Count - from];
-            for (int k = 0; k < rows.Length; k++) rows[k] = new PathRow { ImagePath = paths[pending[from + k]] };
-            int done = 0;
-            try
+            done = RunPathCursor(paths, pending, sizes, data);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // done stays at the rows copied before the failure; redo the rest one by one.
+            done = _lastDone.Value;
+            foreach (int position in pending.Skip(done))
             {
-                var view = _fromPath.Transform(_ml.Data.LoadFromEnumerable(rows));
-                using var cursor = view.GetRowCursor([view.Schema[PixelsColumn]]);
-                var getter = cursor.GetGetter<VBuffer<float>>(view.Schema[PixelsColumn]);
-                VBuffer<float> buffer = default;
-                while (cursor.MoveNext())
+                try { RunPathCursor(paths, [position], sizes, data); }
+                catch (Exception e1) when (e1 is not OutOfMemoryException)
                 {
-                    getter(ref buffer);
-                    int position = pending[from + done];
-                    CopyOut(buffer, data, position, sizes[position].W, sizes[position].H);
-                    done++;
+                    reasons[position] = $"cannot decode image: {Innermost(e1).Message}";
                 }
-                from = pending.Count;
-            }
-            catch (Exception e) when (e is not OutOfMemoryException)
-            {
-                // The failing row is the one whose getter threw.
-                reasons[pending[from + done]] = $"cannot decode image: {Innermost(e).Message}";
-                from += done + 1;
             }
         }
     }
 
-    private void RunImageSharp(string path, int position, string?[] reasons, float[] data)
+    // Rows copied by the current thread's last RunPathCursor call (read after it throws).
+    private readonly ThreadLocal<int> _lastDone = new();
+
+    private int RunPathCursor(IReadOnlyList<string> paths, IReadOnlyList<int> positions, (int W, int H)[] sizes, float[] data)
     {
-        try
+        _lastDone.Value = 0;
+        var rows = positions.Select(p => new PathRow { ImagePath = paths[p] }).ToList();
+        var view = _fromPath.Transform(_ml.Data.LoadFromEnumerable(rows));
+        using var cursor = view.GetRowCursor([view.Schema[PixelsColumn]]);
+        var getter = cursor.GetGetter<VBuffer<float>>(view.Schema[PixelsColumn]);
+        VBuffer<float> buffer = default;
+        int done = 0;
+        while (cursor.MoveNext())
         {
-            using var image = Image.Load<Rgba32>(path);
-            var bytes = new byte[checked(image.Width * image.Height * 4)];
-            image.CopyPixelDataTo(bytes);
-            // Drop alpha (keep the stored colour), as PIL's convert("RGB") does.
-            for (int k = 3; k < bytes.Length; k += 4) bytes[k] = 255;
-            using var ml = MLImage.CreateFromPixels(image.Width, image.Height, MLPixelFormat.Rgba32, bytes);
-            var view = _fromImage.Transform(_ml.Data.LoadFromEnumerable([new ImageRow { Image = ml }], _imageRowSchema));
-            using var cursor = view.GetRowCursor([view.Schema[PixelsColumn]]);
-            var getter = cursor.GetGetter<VBuffer<float>>(view.Schema[PixelsColumn]);
-            VBuffer<float> buffer = default;
-            if (!cursor.MoveNext()) throw new InvalidOperationException("no row");
             getter(ref buffer);
-            CopyOut(buffer, data, position, image.Width, image.Height);
-            reasons[position] = null;
+            int position = positions[done];
+            CopyOut(buffer, data, position, sizes[position].W, sizes[position].H);
+            _lastDone.Value = ++done;
         }
-        catch (Exception e) when (e is not OutOfMemoryException)
-        {
-            reasons[position] = $"cannot decode image: {Innermost(e).Message}";
-        }
+        return done;
+    }
+
+    /// <summary>Decodes a file SkiaSharp should not see directly (alpha, palette, non-JPEG/PNG formats) with
+    /// ImageSharp into opaque RGB (alpha dropped, as PIL's <c>convert("RGB")</c> does) and writes it as a 24-bit BMP
+    /// that LoadImages then reads: the rest of the pipeline stays the same ML.NET code path. (Feeding an
+    /// <see cref="MLImage"/> column instead fails in ML.NET 5.0.1 for any size not declared at compile time.)</summary>
+    private static string ToTemporaryBmp(string path)
+    {
+        using var image = Image.Load<Rgb24>(path);
+        string temp = Path.Combine(Path.GetTempPath(), $"vaccnn-pre-{Guid.NewGuid():N}.bmp");
+        image.SaveAsBmp(temp, new BmpEncoder { BitsPerPixel = BmpBitsPerPixel.Pixel24 });
+        return temp;
     }
 
     private static Exception Innermost(Exception e)
@@ -286,20 +302,5 @@ public sealed class ImagePreprocessor
     private sealed class PathRow
     {
         public string ImagePath { get; set; } = "";
-    }
-
-    private sealed class ImageRow
-    {
-        [ImageType(1, 1)] // placeholder; replaced by the size-less type in ImageRowSchema
-        public MLImage? Image { get; set; }
-    }
-
-    // [ImageType] without a size throws in ML.NET 5.0.1 (ImageDataViewType(0, 0)) and an MLImage member needs an
-    // attribute, so declare a sized placeholder and replace it with "image of any size".
-    private static SchemaDefinition ImageRowSchema()
-    {
-        var schema = SchemaDefinition.Create(typeof(ImageRow));
-        schema[ImageColumn].ColumnType = new ImageDataViewType();
-        return schema;
     }
 }
