@@ -212,25 +212,23 @@ public sealed class ImagePreprocessor
 
     /// <summary>Runs the path pipeline over the Skia-routed files of [start, end) in one cursor. If the cursor throws,
     /// the rows not yet copied are redone one file per cursor, so one bad file never costs the others. (The failing
-    /// row cannot be told from the exception: ML.NET 5 was seen to throw for a later bad file before the first row
-    /// was returned.)</summary>
+    /// row cannot be told from the exception: ML.NET reads rows on several threads and was seen to throw for a
+    /// later bad file before the first row was returned.)</summary>
     private void RunSkia(IReadOnlyList<string> paths, Route[] route, (int W, int H)[] sizes, string?[] reasons, float[] data, int start, int end)
     {
         var pending = new List<int>();
         for (int i = start; i < end; i++) if (route[i] == Route.Skia) pending.Add(i);
         if (pending.Count == 0) return;
-        int done = 0;
+        var copied = new bool[end - start];
         try
         {
-            done = RunPathCursor(paths, pending, sizes, data);
+            RunPathCursor(paths, pending, sizes, data, copied, start);
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
-            // done stays at the rows copied before the failure; redo the rest one by one.
-            done = _lastDone.Value;
-            foreach (int position in pending.Skip(done))
+            foreach (int position in pending.Where(p => !copied[p - start]))
             {
-                try { RunPathCursor(paths, [position], sizes, data); }
+                try { RunPathCursor(paths, [position], sizes, data, copied, start); }
                 catch (Exception e1) when (e1 is not OutOfMemoryException)
                 {
                     reasons[position] = $"cannot decode image: {Innermost(e1).Message}";
@@ -239,26 +237,26 @@ public sealed class ImagePreprocessor
         }
     }
 
-    // Rows copied by the current thread's last RunPathCursor call (read after it throws).
-    private readonly ThreadLocal<int> _lastDone = new();
-
-    private int RunPathCursor(IReadOnlyList<string> paths, IReadOnlyList<int> positions, (int W, int H)[] sizes, float[] data)
+    private void RunPathCursor(IReadOnlyList<string> paths, IReadOnlyList<int> positions, (int W, int H)[] sizes,
+        float[] data, bool[] copied, int start)
     {
-        _lastDone.Value = 0;
-        var rows = positions.Select(p => new PathRow { ImagePath = paths[p] }).ToList();
+        var rows = positions.Select(p => new PathRow { ImagePath = paths[p], Position = p }).ToList();
         var view = _fromPath.Transform(_ml.Data.LoadFromEnumerable(rows));
-        using var cursor = view.GetRowCursor([view.Schema[PixelsColumn]]);
-        var getter = cursor.GetGetter<VBuffer<float>>(view.Schema[PixelsColumn]);
+        var pixels = view.Schema[PixelsColumn];
+        var positionColumn = view.Schema[nameof(PathRow.Position)];
+        using var cursor = view.GetRowCursor([pixels, positionColumn]);
+        var getPixels = cursor.GetGetter<VBuffer<float>>(pixels);
+        // Rows are matched by their Position column, not by order: ML.NET may consolidate several worker cursors.
+        var getPosition = cursor.GetGetter<int>(positionColumn);
         VBuffer<float> buffer = default;
-        int done = 0;
+        int position = 0;
         while (cursor.MoveNext())
         {
-            getter(ref buffer);
-            int position = positions[done];
+            getPosition(ref position);
+            getPixels(ref buffer);
             CopyOut(buffer, data, position, sizes[position].W, sizes[position].H);
-            _lastDone.Value = ++done;
+            copied[position - start] = true;
         }
-        return done;
     }
 
     /// <summary>Decodes a file SkiaSharp should not see directly (alpha, palette, non-JPEG/PNG formats) with
@@ -302,5 +300,7 @@ public sealed class ImagePreprocessor
     private sealed class PathRow
     {
         public string ImagePath { get; set; } = "";
+
+        public int Position { get; set; }
     }
 }
