@@ -54,11 +54,13 @@ public class ImagePreprocessorAgreementTests(ITestOutputHelper output)
         Assert.All(stats, s => Assert.True(s.Mad < 0.2 && s.Corr > 0.9, $"MAD {s.Mad:F4}, r {s.Corr:F5}"));
     }
 
-    [Fact]
-    public void Throughput_OnTheThousandSamples()
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    public void Throughput_OnTheThousandSamples(int workers)
     {
         var spec = PreprocessingSpec.TorchVision();
-        var pre = new ImagePreprocessor(spec);
+        var pre = new ImagePreprocessor(spec) { DegreeOfParallelism = workers };
         var all = Samples();
         pre.Preprocess(all.Take(8).ToList()); // warm-up (JIT, native libraries)
         var sw = Stopwatch.StartNew();
