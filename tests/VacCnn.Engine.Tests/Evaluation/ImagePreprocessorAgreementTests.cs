@@ -63,6 +63,7 @@ public class ImagePreprocessorAgreementTests(ITestOutputHelper output)
         var pre = new ImagePreprocessor(spec) { DegreeOfParallelism = workers };
         var all = Samples();
         pre.Preprocess(all.Take(8).ToList()); // warm-up (JIT, native libraries)
+        var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
         var sw = Stopwatch.StartNew();
         int decoded = 0;
         foreach (var chunk in all.Chunk(64))
@@ -72,8 +73,11 @@ public class ImagePreprocessorAgreementTests(ITestOutputHelper output)
             decoded += b.Decoded.Count;
         }
         sw.Stop();
+        double cpu = (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalSeconds;
         Assert.Equal(1000, decoded);
+        // CPU time is for the whole test process (other tests may run in parallel unless filtered).
         output.WriteLine($"{decoded} images in {sw.Elapsed.TotalSeconds:F2} s = {decoded / sw.Elapsed.TotalSeconds:F0} images/s " +
-                         $"({pre.DegreeOfParallelism} workers, {Environment.ProcessorCount} cores)");
+                         $"({pre.DegreeOfParallelism} workers, {Environment.ProcessorCount} cores); " +
+                         $"{cpu:F2} CPU-s = {decoded / cpu:F0} images per CPU-second");
     }
 }
