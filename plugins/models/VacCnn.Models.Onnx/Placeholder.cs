@@ -1,1 +1,0 @@
-namespace VacCnn.Models.Onnx; internal static class Placeholder { }
