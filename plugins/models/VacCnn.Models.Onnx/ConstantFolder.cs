@@ -10,7 +10,12 @@ namespace VacCnn.Models.Onnx;
 internal static class ConstantFolder
 {
     /// <summary>What was folded.</summary>
-    public sealed record Result(int DequantizeLinear, int Identity, int RemovedInitializers);
+    /// <param name="DequantizeLinear">DequantizeLinear nodes folded.</param>
+    /// <param name="Identity">Identity nodes folded.</param>
+    /// <param name="RemovedInitializers">Initializers dropped because nothing reads them any more.</param>
+    /// <param name="KeptQdq">True when the graph quantizes activations (full QDQ) and weight DequantizeLinear nodes
+    /// were deliberately kept.</param>
+    public sealed record Result(int DequantizeLinear, int Identity, int RemovedInitializers, bool KeptQdq);
 
     /// <summary>Rewrites <paramref name="graph"/> in place. Nodes are in topological order (ONNX requires it), so one
     /// forward pass also folds chains such as Identity → DequantizeLinear.</summary>
@@ -22,6 +27,11 @@ internal static class ConstantFolder
         var protectedNames = new HashSet<string>(graph.Output.Select(o => o.Name), StringComparer.Ordinal);
         foreach (var i in graph.Input) if (!initializers.ContainsKey(i.Name)) protectedNames.Add(i.Name);
 
+        // A graph with QuantizeLinear quantizes its activations too ("full QDQ", e.g. mobilenetv2-7-quant): ONNX Runtime
+        // fuses DQ → Conv → Q groups into integer kernels (QLinearConv) and needs the weight DequantizeLinear for that.
+        // With folded float weights it re-quantizes them itself (WeightBiasQuantization), which on opset 10 even
+        // produces an invalid graph (a Round node, opset ≥ 11). So only weight-only QDQ graphs get their DQs folded.
+        bool fullQdq = graph.Node.Any(n => n.OpType == "QuantizeLinear" && IsDefaultDomain(n));
         int dq = 0, id = 0;
         var kept = new List<NodeProto>(graph.Node.Count);
         foreach (var node in graph.Node)
@@ -29,7 +39,7 @@ internal static class ConstantFolder
             TensorProto? folded = null;
             if (node.Output.Count == 1 && !protectedNames.Contains(node.Output[0]) && IsDefaultDomain(node))
             {
-                if (node.OpType == "DequantizeLinear") { folded = TryFoldDequantize(node, initializers); if (folded != null) dq++; }
+                if (node.OpType == "DequantizeLinear" && !fullQdq) { folded = TryFoldDequantize(node, initializers); if (folded != null) dq++; }
                 else if (node.OpType == "Identity" && node.Input.Count == 1 && initializers.TryGetValue(node.Input[0], out var src))
                 {
                     folded = src.Clone();
@@ -41,7 +51,7 @@ internal static class ConstantFolder
             initializers[folded.Name] = folded;
             graph.Initializer.Add(folded);
         }
-        if (dq + id == 0) return new Result(0, 0, 0);
+        if (dq + id == 0) return new Result(0, 0, 0, fullQdq);
 
         graph.Node.Clear();
         graph.Node.AddRange(kept);
@@ -56,7 +66,7 @@ internal static class ConstantFolder
         var unusedNames = unused.Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
         // Old IR versions list initializers among the inputs too; remove those entries as well.
         foreach (var input in graph.Input.Where(i => unusedNames.Contains(i.Name)).ToList()) graph.Input.Remove(input);
-        return new Result(dq, id, unused.Count);
+        return new Result(dq, id, unused.Count, fullQdq);
     }
 
     private static bool IsDefaultDomain(NodeProto n) => string.IsNullOrEmpty(n.Domain) || n.Domain == "ai.onnx";

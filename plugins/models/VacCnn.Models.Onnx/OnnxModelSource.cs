@@ -198,7 +198,8 @@ public sealed class OnnxModelSource : IModelSource
                 try
                 {
                     var r = ConstantFolder.Fold(graph);
-                    context.Log($"model {_id}: folded {r.DequantizeLinear} DequantizeLinear and {r.Identity} Identity nodes of constants into float initializers");
+                    context.Log($"model {_id}: folded {r.DequantizeLinear} DequantizeLinear and {r.Identity} Identity nodes of constants into float initializers"
+                                + (r.KeptQdq ? " (activations are quantized too: weight DequantizeLinear kept for ONNX Runtime's integer kernels)" : ""));
                 }
                 catch (Exception e) when (e is InvalidDataException or NotSupportedException)
                 {
