@@ -26,6 +26,9 @@ public sealed class AdminModel(VacCnnQueries queries, EvaluationJobs jobs, Resul
     /// <summary>Saved schedules.</summary>
     public IReadOnlyList<ScheduleView> Schedules { get; private set; } = [];
 
+    /// <summary>Jobs Hangfire gave up on: how many, and the latest few.</summary>
+    public (long Total, IReadOnlyList<FailedJobView> Recent) FailedJobs { get; private set; } = (0, []);
+
     /// <summary>Loaded model ids, for the selects.</summary>
     public IReadOnlyList<string> ModelIds { get; private set; } = [];
 
@@ -146,5 +149,6 @@ public sealed class AdminModel(VacCnnQueries queries, EvaluationJobs jobs, Resul
         Runs = queries.Runs();
         Skips = Runs.Where(r => r.Skipped > 0).ToDictionary(r => r.RunId, r => queries.Skips(r.RunId));
         Schedules = queries.Schedules();
+        FailedJobs = queries.FailedJobs();
     }
 }

@@ -117,6 +117,27 @@ public sealed class VacCnnQueries(VacCnnEngine engine, ImageSetProvider images, 
         }).ToList();
     }
 
+    /// <summary>
+    /// Jobs Hangfire gave up on (most recent first, at most <paramref name="count"/>) and how many there are in all: a
+    /// shard that keeps failing leaves its run "running", and this is where the reason shows.
+    /// </summary>
+    public (long Total, IReadOnlyList<FailedJobView> Recent) FailedJobs(int count = 5)
+    {
+        try
+        {
+            var monitor = jobStorage.GetMonitoringApi();
+            var recent = monitor.FailedJobs(0, count).Select(kv => new FailedJobView(kv.Key,
+                kv.Value.Job is { } job ? $"{job.Method.Name}({string.Join(", ", job.Args)})" : "(unknown job)",
+                kv.Value.ExceptionMessage, kv.Value.FailedAt)).ToList();
+            return (monitor.FailedCount(), recent);
+        }
+        catch (Exception e)
+        {
+            logger.LogWarning(e, "cannot read failed jobs from Hangfire");
+            return (0, []);
+        }
+    }
+
     /// <summary>Plugins found in the plugins folder.</summary>
     public PluginsOverview Plugins() => new(engine.Plugins.Folder, engine.Plugins.Plugins.Select(p => new PluginView(
         p.Name, p.Folder, p.Error == null ? "loaded" : p.ModelSources.Count + p.Explainers.Count + p.Metrics.Count > 0 ? "loaded with errors" : "failed",

@@ -61,3 +61,6 @@ public sealed record PluginView(string Name, string Folder, string Status, strin
 
 /// <summary>Everything on the plugins page.</summary>
 public sealed record PluginsOverview(string? Folder, IReadOnlyList<PluginView> Plugins);
+
+/// <summary>A background job that failed after its retries (e.g. a shard whose images cannot be decoded).</summary>
+public sealed record FailedJobView(string JobId, string Job, string? Exception, DateTime? FailedUtc);
