@@ -36,7 +36,7 @@
             set(row, "shards", r.shardsDone + " / " + r.shardCount);
             set(row, "images", r.imagesDone + " / " + r.totalImages);
             set(row, "rate", r.imagesPerSecond > 0 ? r.imagesPerSecond.toFixed(1) : "—");
-            set(row, "eta", duration(r.etaSeconds));
+            set(row, "eta", r.state === "done" ? "—" : duration(r.etaSeconds));
             set(row, "skipped", String(r.skipped));
             set(row, "error", r.error || "");
         });
