@@ -1,1 +1,25 @@
-namespace VacCnn.Web; public partial class Program { public static void Main() { } }
+using VacCnn.Web.Api;
+using VacCnn.Web.Hosting;
+
+// Thin host: configuration, DI and HTTP plumbing only; every decision about models and results is the engine's.
+var builder = WebApplication.CreateBuilder(args);
+builder.AddVacCnn();
+builder.Services.AddRazorPages();
+
+var app = builder.Build();
+// Fail fast: validates the configuration and loads plugins/models now, not on the first request.
+app.StartVacCnnEngine();
+
+if (!app.Environment.IsDevelopment()) app.UseExceptionHandler("/Error");
+app.UseVacCnnSecurityHeaders();
+app.UseStaticFiles();
+app.UseVacCnnHangfireDashboard();
+app.UseRouting();
+app.UseAntiforgery();
+app.MapRazorPages();
+app.MapVacCnnApi();
+
+app.Run();
+
+/// <summary>The web host's entry point; public and partial so that WebApplicationFactory&lt;Program&gt; can start it.</summary>
+public partial class Program { }

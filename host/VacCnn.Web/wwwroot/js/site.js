@@ -1,0 +1,55 @@
+// VacCnn: live progress on the admin page. No inline scripts (CSP script-src 'self'); DOM updates use textContent.
+(function () {
+    "use strict";
+    var table = document.querySelector("table[data-poll]");
+    if (!table) return;
+    var url = table.getAttribute("data-poll");
+    var notice = document.getElementById("runs-new");
+
+    function percent(f) { return (f * 100).toFixed(1) + " %"; }
+    function pad(n) { return n < 10 ? "0" + n : String(n); }
+    // Same wording as the server's Format.Duration.
+    function duration(s) {
+        if (s === null || s === undefined || !isFinite(s)) return "—";
+        s = Math.max(0, Math.round(s));
+        var h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), sec = s % 60;
+        if (h >= 1) return h + " h " + pad(m) + " min";
+        if (m >= 1) return m + " min " + pad(sec) + " s";
+        return sec + " s";
+    }
+    function set(row, field, text) {
+        var el = row.querySelector('[data-field="' + field + '"]');
+        if (el && el.textContent !== text) el.textContent = text;
+        return el;
+    }
+
+    function update(runs) {
+        var unknown = false;
+        runs.forEach(function (r) {
+            var row = table.querySelector('tr[data-run-id="' + r.runId + '"]');
+            if (!row) { unknown = true; return; }
+            var state = set(row, "state", r.state);
+            if (state) state.className = "state state-" + r.state;
+            var bar = row.querySelector('[data-field="fraction"]');
+            if (bar) bar.value = r.fraction;
+            set(row, "percent", percent(r.fraction));
+            set(row, "shards", r.shardsDone + " / " + r.shardCount);
+            set(row, "images", r.imagesDone + " / " + r.totalImages);
+            set(row, "rate", r.imagesPerSecond > 0 ? r.imagesPerSecond.toFixed(1) : "—");
+            set(row, "eta", r.state === "done" ? "—" : duration(r.etaSeconds));
+            set(row, "skipped", String(r.skipped));
+            set(row, "error", r.error || "");
+        });
+        if (unknown && notice) notice.hidden = false;
+    }
+
+    function poll() {
+        if (document.hidden) { setTimeout(poll, 2000); return; }
+        fetch(url, { headers: { "Accept": "application/json" }, cache: "no-store" })
+            .then(function (res) { return res.ok ? res.json() : Promise.reject(res.status); })
+            .then(update)
+            .catch(function () { /* transient: try again on the next tick */ })
+            .then(function () { setTimeout(poll, 2000); });
+    }
+    setTimeout(poll, 2000);
+})();

@@ -1,0 +1,203 @@
+using System.Net;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using Microsoft.AspNetCore.Mvc.Testing;
+using Hangfire;
+using Microsoft.AspNetCore.TestHost;
+using Microsoft.Extensions.DependencyInjection;
+using VacCnn.Engine.Store;
+using VacCnn.TestSupport;
+
+namespace VacCnn.Web.Tests;
+
+[Collection(WebCollection.Name)]
+public sealed partial class WebHostTests(WebAppFixture app)
+{
+    private const string EvaluatedModel = "mobilenet_v2_1.0_224_quant";
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
+
+    private HttpClient Client() => app.Factory.CreateClient(new WebApplicationFactoryClientOptions { AllowAutoRedirect = true });
+
+    [Fact]
+    public async Task ModelsPageListsEverySharedModel()
+    {
+        using var client = Client();
+        var response = await client.GetAsync("/");
+        string html = await response.Content.ReadAsStringAsync();
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var folders = Directory.GetDirectories(TestPaths.Models).Select(Path.GetFileName).ToList();
+        Assert.Equal(11, folders.Count);
+        foreach (string? id in folders) Assert.Contains(id!, html);
+
+        using var doc = JsonDocument.Parse(await client.GetStringAsync("/api/models"));
+        int loaded = doc.RootElement.GetProperty("models").GetArrayLength();
+        int failed = doc.RootElement.GetProperty("failed").GetArrayLength();
+        Assert.Equal(11, loaded + failed);
+    }
+
+    [Fact]
+    public async Task PagesUseAStrictContentSecurityPolicy()
+    {
+        using var client = Client();
+        foreach (string path in new[] { "/", "/Admin", "/Plugins" })
+        {
+            var response = await client.GetAsync(path);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            string csp = string.Join(";", response.Headers.GetValues("Content-Security-Policy"));
+            Assert.Contains("script-src 'self'", csp);
+            string html = await response.Content.ReadAsStringAsync();
+            Assert.DoesNotContain("style=\"", html);
+            Assert.DoesNotMatch(InlineScript(), html);
+        }
+    }
+
+    [Fact]
+    public async Task PluginsApiListsTheOnnxPlugin()
+    {
+        using var client = Client();
+        using var doc = JsonDocument.Parse(await client.GetStringAsync("/api/plugins"));
+        var onnx = doc.RootElement.GetProperty("plugins").EnumerateArray()
+            .Single(p => p.GetProperty("name").GetString() == "VacCnn.Models.Onnx");
+        Assert.Equal("loaded", onnx.GetProperty("status").GetString());
+        Assert.True(onnx.GetProperty("modelSources").GetArrayLength() > 0);
+        Assert.Contains("VacCnn.Models.Onnx", await client.GetStringAsync("/Plugins"));
+    }
+
+    [Fact]
+    public async Task EvaluatingAModelRunsHangfireJobsAndShowsItsTop1()
+    {
+        using var client = Client();
+        var post = await PostAdmin(client, "EvaluateModel", new() { ["modelId"] = EvaluatedModel });
+        Assert.Equal(HttpStatusCode.OK, post.StatusCode);
+
+        // Poll the same endpoint the admin page polls until the jobs have finished the run.
+        JsonElement run = default;
+        var deadline = DateTime.UtcNow.AddSeconds(90);
+        while (DateTime.UtcNow < deadline)
+        {
+            var runs = JsonSerializer.Deserialize<JsonElement>(await client.GetStringAsync("/api/runs"), Json);
+            run = runs.EnumerateArray().FirstOrDefault(r => r.GetProperty("modelId").GetString() == EvaluatedModel);
+            string? state = run.ValueKind == JsonValueKind.Object ? run.GetProperty("state").GetString() : null;
+            if (state == RunStates.Failed) Assert.Fail("run failed: " + run.GetProperty("error").GetString());
+            if (state == RunStates.Done) break;
+            await Task.Delay(500);
+        }
+        if (run.ValueKind != JsonValueKind.Object || run.GetProperty("state").GetString() != RunStates.Done)
+        {
+            // Say why: a shard job that exhausted its retries is visible only in Hangfire.
+            var monitor = app.Factory.Services.GetRequiredService<JobStorage>().GetMonitoringApi();
+            var failures = monitor.FailedJobs(0, 5).Select(j => j.Value.ExceptionType + ": " + j.Value.ExceptionMessage);
+            Assert.Fail($"run not done after 90 s (run: {run}); failed jobs: {string.Join(" | ", failures)}");
+        }
+        string runId = run.GetProperty("runId").GetString()!;
+        Assert.Equal(WebAppFixture.ImageCount, run.GetProperty("totalImages").GetInt32());
+        Assert.Equal(2, run.GetProperty("shardsDone").GetInt32());
+
+        // Recompute top-1 independently from the stored predictions.
+        var predictions = new ResultStore(app.DataDir).GetPredictions(runId);
+        Assert.NotEmpty(predictions);
+        double expected = (double)predictions.Count(p => p.Top1Correct) / predictions.Count;
+        Assert.True(expected > 0.5, $"top-1 {expected:P1} on {predictions.Count} images is implausibly low");
+
+        using var models = JsonDocument.Parse(await client.GetStringAsync("/api/models"));
+        var card = models.RootElement.GetProperty("models").EnumerateArray().Single(m => m.GetProperty("id").GetString() == EvaluatedModel);
+        Assert.Equal(expected, card.GetProperty("top1").GetDouble(), 9);
+        Assert.Equal(runId, card.GetProperty("runId").GetString());
+
+        string html = await client.GetStringAsync("/");
+        var row = ModelRow(EvaluatedModel).Match(html);
+        Assert.True(row.Success, "model row not found on the models page");
+        Assert.Contains(Services.Format.Percent(expected), row.Value);
+
+        using var detail = JsonDocument.Parse(await client.GetStringAsync($"/api/runs/{runId}"));
+        Assert.Equal(2, detail.RootElement.GetProperty("shards").GetArrayLength());
+        Assert.Equal(JsonValueKind.Array, detail.RootElement.GetProperty("skips").ValueKind);
+    }
+
+    [Fact]
+    public async Task UnknownModelIsRejectedWith400()
+    {
+        using var client = Client();
+        var response = await PostAdmin(client, "EvaluateModel", new() { ["modelId"] = "no_such_model" });
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Contains("no_such_model", await response.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
+    public async Task SchedulesAreValidatedAddedAndDeleted()
+    {
+        using var client = Client();
+        var bad = await PostAdmin(client, "AddSchedule", new() { ["cron"] = "every tuesday", ["modelId"] = "" });
+        Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);
+        Assert.Contains("not a valid cron expression", await bad.Content.ReadAsStringAsync());
+
+        var unknown = await PostAdmin(client, "AddSchedule", new() { ["cron"] = "0 3 * * *", ["modelId"] = "no_such_model" });
+        Assert.Equal(HttpStatusCode.BadRequest, unknown.StatusCode);
+
+        var store = new ResultStore(app.DataDir);
+        int before = store.ListSchedules().Count;
+        var ok = await PostAdmin(client, "AddSchedule", new() { ["cron"] = "0 3 * * *", ["modelId"] = EvaluatedModel });
+        Assert.Equal(HttpStatusCode.OK, ok.StatusCode);
+        var added = store.ListSchedules().Single(s => s.ModelId == EvaluatedModel && s.Cron == "0 3 * * *");
+        Assert.Equal(before + 1, store.ListSchedules().Count);
+        Assert.Contains(added.Id, await client.GetStringAsync("/Admin"));
+
+        var deleted = await PostAdmin(client, "DeleteSchedule", new() { ["id"] = added.Id });
+        Assert.Equal(HttpStatusCode.OK, deleted.StatusCode);
+        Assert.DoesNotContain(store.ListSchedules(), s => s.Id == added.Id);
+    }
+
+    [Fact]
+    public async Task PostWithoutAntiforgeryTokenIsRejected()
+    {
+        using var client = Client();
+        var response = await client.PostAsync("/Admin?handler=EvaluateAll", new FormUrlEncodedContent([]));
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+    }
+
+    [Fact]
+    public async Task HangfireDashboardAnswersLocalRequestsOnly()
+    {
+        var local = await app.Factory.Server.SendAsync(c =>
+        {
+            c.Request.Method = "GET";
+            c.Request.Path = "/hangfire";
+            c.Connection.RemoteIpAddress = IPAddress.Loopback;
+        });
+        Assert.Equal(200, local.Response.StatusCode);
+
+        var remote = await app.Factory.Server.SendAsync(c =>
+        {
+            c.Request.Method = "GET";
+            c.Request.Path = "/hangfire";
+            c.Connection.RemoteIpAddress = IPAddress.Parse("203.0.113.7");
+        });
+        Assert.Contains(remote.Response.StatusCode, new[] { 401, 403 });
+    }
+
+    [Fact]
+    public async Task UnknownRunIs404()
+    {
+        using var client = Client();
+        var response = await client.GetAsync("/api/runs/doesnotexist");
+        Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+    }
+
+    /// <summary>GETs /Admin for the antiforgery token (cookie + field), then POSTs the form to a handler.</summary>
+    private static async Task<HttpResponseMessage> PostAdmin(HttpClient client, string handler, Dictionary<string, string> fields)
+    {
+        string page = await client.GetStringAsync("/Admin");
+        var token = AntiforgeryField().Match(page);
+        Assert.True(token.Success, "no antiforgery token on /Admin");
+        fields["__RequestVerificationToken"] = WebUtility.HtmlDecode(token.Groups[1].Value);
+        return await client.PostAsync($"/Admin?handler={handler}", new FormUrlEncodedContent(fields));
+    }
+
+    [GeneratedRegex("name=\"__RequestVerificationToken\" type=\"hidden\" value=\"([^\"]+)\"")]
+    private static partial Regex AntiforgeryField();
+
+    [GeneratedRegex("<script(?![^>]*\\ssrc=)[^>]*>")]
+    private static partial Regex InlineScript();
+
+    private static Regex ModelRow(string id) => new($"<tr data-model-id=\"{Regex.Escape(id)}\">.*?</tr>", RegexOptions.Singleline);
+}
