@@ -183,9 +183,9 @@ public static class HeatmapRenderer
     }
 
     private static Rgb24 Blend(Rgb24 under, Rgb24 over, double alpha) => new(
-        (byte)Math.Round(under.R + (over.R - under.R) * alpha),
-        (byte)Math.Round(under.G + (over.G - under.G) * alpha),
-        (byte)Math.Round(under.B + (over.B - under.B) * alpha));
+        (byte)Math.Round(under.R + (over.R - under.R) * alpha, MidpointRounding.AwayFromZero),
+        (byte)Math.Round(under.G + (over.G - under.G) * alpha, MidpointRounding.AwayFromZero),
+        (byte)Math.Round(under.B + (over.B - under.B) * alpha, MidpointRounding.AwayFromZero));
 
     private static byte Scale(byte v, double k) => (byte)Math.Round(v * k);
 
