@@ -127,7 +127,8 @@ public static class HeatmapRenderer
 
     /// <summary>
     /// Contours as in the paper's code: blur the map (σ = <see cref="HeatmapOptions.ContourSigma"/>), trace each level
-    /// with marching squares, and draw anti-aliased lines in the level's colour. Coverage is kept per pixel as a
+    /// with marching squares, and draw anti-aliased lines in the level's colour darkened to 55 % (in the level's own
+    /// colour a line vanishes into the equally coloured fill around it). Coverage is kept per pixel as a
     /// maximum so that the many short segments of one curve join without dark beads where they overlap.
     /// </summary>
     private static void DrawContours(Image<Rgb24> image, SaliencyMap map, HeatmapOptions o, Rgb24[] lut)
@@ -167,7 +168,7 @@ public static class HeatmapRenderer
                 for (int x = 0; x < row.Length; x++)
                 {
                     float cov = coverage[y * w + x];
-                    if (cov > 0) row[x] = Blend(row[x], lut[colourIndex[y * w + x]], cov);
+                    if (cov > 0) row[x] = Blend(row[x], Darken(lut[colourIndex[y * w + x]]), cov);
                 }
             }
         });
@@ -186,6 +187,8 @@ public static class HeatmapRenderer
         (byte)Math.Round(under.R + (over.R - under.R) * alpha, MidpointRounding.AwayFromZero),
         (byte)Math.Round(under.G + (over.G - under.G) * alpha, MidpointRounding.AwayFromZero),
         (byte)Math.Round(under.B + (over.B - under.B) * alpha, MidpointRounding.AwayFromZero));
+
+    private static Rgb24 Darken(Rgb24 c) => new(Scale(c.R, 0.55), Scale(c.G, 0.55), Scale(c.B, 0.55));
 
     private static byte Scale(byte v, double k) => (byte)Math.Round(v * k);
 
