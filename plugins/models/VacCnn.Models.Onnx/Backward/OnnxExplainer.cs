@@ -62,6 +62,12 @@ internal sealed class OnnxExplainer : IExplainableClassifier, IDisposable
                     Mark(n.Input[0]);
                     Mark(n.Output[0]);
                     break;
+                case "GlobalAveragePool" or "GlobalMaxPool":
+                    Mark(n.Input[0]);
+                    break;
+                case "ReduceMean" or "ReduceMax" when (n.Attribute.FirstOrDefault(a => a.Name == "axes")?.Ints.ToArray() ?? []) is [2, 3]:
+                    Mark(n.Input[0]); // global pooling over H, W of an NCHW map
+                    break;
                 case "Concat" when n.Input.Any(nchw.Contains) && (n.Attribute.FirstOrDefault(a => a.Name == "axis")?.I ?? 0) == 1:
                     Mark(n.Output[0]);
                     break;
@@ -74,6 +80,8 @@ internal sealed class OnnxExplainer : IExplainableClassifier, IDisposable
         // Input-side first: order by the producing node's position.
         var position = new Dictionary<string, int>(StringComparer.Ordinal);
         for (int i = 0; i < graph.Node.Count; i++) foreach (var o in graph.Node[i].Output) position.TryAdd(o, i);
+        // The manifest's target is trusted to be NCHW (it is still required to be a 4-D float map below).
+        if (_owner.Card.DefaultTargetLayer is { } t0 && !nchw.Contains(t0)) order.Add(t0);
         var names = order.Where(position.ContainsKey).OrderBy(t => position[t]).ToArray();
 
         var probe = _owner.Model.Clone();
