@@ -1,6 +1,7 @@
 using Microsoft.ML.OnnxRuntime;
 using Onnx;
 using VacCnn.Contracts;
+using VacCnn.Models.Onnx.Backward;
 
 namespace VacCnn.Models.Onnx;
 
@@ -30,13 +31,30 @@ public sealed class OnnxClassifier : IClassifier
         _fixedBatchOfOne = fixedBatchOfOne;
         ExecutionProvider = provider;
         ConstantsFolded = folded;
+        _explainer = new Lazy<OnnxExplainer>(() => new OnnxExplainer(this), LazyThreadSafetyMode.ExecutionAndPublication);
     }
+
+    private readonly Lazy<OnnxExplainer> _explainer;
 
     /// <inheritdoc />
     public ModelCard Card { get; }
 
-    /// <summary>Gradients are not implemented yet (a backward-graph builder will use <see cref="Model"/>).</summary>
-    public IExplainableClassifier? Explainable => null;
+    /// <summary>Activations and gradients: the backward pass is an augmented ONNX graph (see <see cref="BackwardGraphBuilder"/>).</summary>
+    public IExplainableClassifier? Explainable => _disposed != 0 ? null : _explainer.Value;
+
+    internal bool FixedBatchOfOne => _fixedBatchOfOne;
+
+    /// <summary>A session for a derived graph, on the same execution provider as the main one.</summary>
+    internal InferenceSession NewSession(byte[] bytes)
+    {
+        using var options = new SessionOptions
+        {
+            IntraOpNumThreads = Environment.ProcessorCount,
+            GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
+        };
+        if (ExecutionProvider == "CUDAExecutionProvider") options.AppendExecutionProvider_CUDA(0);
+        return new InferenceSession(bytes, options);
+    }
 
     /// <summary>The ONNX Runtime execution provider the session was created with, e.g. "CPUExecutionProvider".</summary>
     public string ExecutionProvider { get; }
@@ -54,6 +72,13 @@ public sealed class OnnxClassifier : IClassifier
     /// <summary>Raw model outputs (logits or probabilities, whatever the graph emits) for [N,3,H,W] images.</summary>
     public FloatTensor PredictRaw(FloatTensor images)
     {
+        CheckImages(images);
+        return PredictChecked(images);
+    }
+
+    /// <summary>Rejects images that are not [N,3,H,W] at the model's crop size.</summary>
+    internal void CheckImages(FloatTensor images)
+    {
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
         var p = Card.Preprocessing;
         if (images.Shape.Length != 4 || images.Shape[1] != 3 || images.Shape[2] != p.CropHeight || images.Shape[3] != p.CropWidth)
@@ -61,6 +86,11 @@ public sealed class OnnxClassifier : IClassifier
                 $"model {Card.Id}: input must be [N,3,{p.CropHeight},{p.CropWidth}], got [{string.Join(",", images.Shape)}]", nameof(images));
         if (images.Data.Length != images.Length)
             throw new ArgumentException($"model {Card.Id}: data length {images.Data.Length} does not match shape", nameof(images));
+    }
+
+    private FloatTensor PredictChecked(FloatTensor images)
+    {
+        var p = Card.Preprocessing;
         int n = images.Shape[0];
         int classes = Card.ClassCount;
         var result = new float[(long)n * classes];
@@ -115,6 +145,8 @@ public sealed class OnnxClassifier : IClassifier
     /// <inheritdoc />
     public void Dispose()
     {
-        if (Interlocked.Exchange(ref _disposed, 1) == 0) _session.Dispose();
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+        _session.Dispose();
+        if (_explainer.IsValueCreated) _explainer.Value.Dispose();
     }
 }
