@@ -1,3 +1,13 @@
+using System.Numerics.Tensors;
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using Microsoft.ML.Transforms.Image;
+using SixLabors.ImageSharp;
+using SixLabors.ImageSharp.Formats;
+using SixLabors.ImageSharp.Formats.Bmp;
+using SixLabors.ImageSharp.Formats.Jpeg;
+using SixLabors.ImageSharp.Formats.Png;
+using SixLabors.ImageSharp.PixelFormats;
 using VacCnn.Contracts;
 
 namespace VacCnn.Engine.Evaluation;
@@ -6,14 +16,302 @@ namespace VacCnn.Engine.Evaluation;
 /// Turns image files into model input tensors with an ML.NET pipeline (load, resize the shorter side, centre crop,
 /// extract pixels, per-channel mean/std, NCHW). Unreadable files are skipped with a reason. Thread-safe.
 /// </summary>
+/// <remarks>
+/// <para>Pipeline: <c>LoadImages</c> (SkiaSharp decode) → <c>ResizeImages(R, R, IsoCrop, Center)</c> → 
+/// <c>ExtractPixels(interleave: false)</c> gives the planar R × R centre square of the image resized so that its
+/// shorter side is R (= "resize R" followed by a centre crop to R × R). The final centre crop to
+/// CropHeight × CropWidth (placed where torchvision's CenterCrop puts it, see <see cref="CropGeometry"/>) and the
+/// per-channel <c>(x − Mean[c]) / Std[c]</c> are done while copying each row out of the cursor into the batch tensor: a second ResizeImages cannot crop without rescaling, ExtractPixels has a single
+/// offset/scale for all channels, and doing both in the copy costs one pass over the pixels and no per-row
+/// allocation (a CustomMapping would allocate a float[] per row and add schema plumbing for no gain).</para>
+/// <para>Channel order comes from ExtractPixels' order of extraction (ARGB → R,G,B planes; ABGR → B,G,R);
+/// Mean/Std are indexed by tensor channel, i.e. in the spec's channel order.</para>
+/// <para>Resampling is SkiaSharp's (ML.NET draws with "High" filter quality), not torchvision's antialiased bilinear:
+/// against an ImageSharp triangle-filter reference the mean absolute difference is about 0.03 normalised units
+/// (up to 0.15 on finely textured images); see the agreement test.</para>
+/// <para>Colour modes: SkiaSharp decodes grayscale and CMYK JPEGs and opaque grayscale/RGB PNGs (8 or 16 bit) to
+/// 8-bit colour, which ML.NET converts to BGRA. Files that may carry alpha (PNG with an alpha channel, palette or tRNS transparency, and any format other
+/// than JPEG/PNG) are decoded with ImageSharp instead, alpha dropped (like PIL's <c>convert("RGB")</c>; SkiaSharp
+/// would premultiply, i.e. blend with black) and handed to the same pipeline as a temporary 24-bit BMP.
+/// EXIF orientation is not applied (as in torchvision/PIL).</para>
+/// <para>Bad files never throw: every file is first checked cheaply (exists, non-empty, ImageSharp
+/// <c>Image.Identify</c> reads only the header, dimensions within <see cref="MaxSide"/>/<see cref="MaxPixels"/>, and
+/// a JPEG/PNG end marker because SkiaSharp silently decodes truncated files as grey). If the ML.NET cursor still
+/// throws, the rows not yet copied are redone one file per cursor and only the failing file is skipped. Corrupt
+/// entropy-coded data that SkiaSharp decodes without error (garbled pixels) cannot be detected.</para>
+/// </remarks>
 public sealed class ImagePreprocessor
 {
-    /// <summary>Creates a preprocessor for one model's spec.</summary>
-    public ImagePreprocessor(PreprocessingSpec spec) => Spec = spec;
+    /// <summary>Largest accepted width or height, in pixels (checked from the header, before decoding).</summary>
+    public const int MaxSide = 20_000;
+
+    /// <summary>Largest accepted pixel count (100 Mpx; a decoded RGBA copy is then at most 400 MB).</summary>
+    public const long MaxPixels = 100_000_000;
+
+    private const string PathColumn = nameof(PathRow.ImagePath);
+    private const string PixelsColumn = "Pixels";
+
+    private readonly MLContext _ml = new(seed: 0);
+    private readonly ITransformer _fromPath;
+    private readonly int _side;
+    private readonly float[] _scale = new float[3];
+    private readonly float[] _bias = new float[3];
+
+    /// <summary>Creates a preprocessor for one model's spec (the ML.NET transformers are built here, once).</summary>
+    /// <exception cref="ArgumentException">The spec cannot be implemented (crop larger than the resize, bad mean/std).</exception>
+    public ImagePreprocessor(PreprocessingSpec spec)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        if (spec.ResizeShorterSide < 1 || spec.CropWidth < 1 || spec.CropHeight < 1)
+            throw new ArgumentException($"resize and crop sizes must be positive: {spec}", nameof(spec));
+        if (spec.CropWidth > spec.ResizeShorterSide || spec.CropHeight > spec.ResizeShorterSide)
+            throw new ArgumentException(
+                $"crop {spec.CropWidth}x{spec.CropHeight} is larger than the resized shorter side {spec.ResizeShorterSide}", nameof(spec));
+        if (spec.Mean is not { Length: 3 } || spec.Std is not { Length: 3 })
+            throw new ArgumentException("Mean and Std need exactly 3 values (one per channel)", nameof(spec));
+        for (int c = 0; c < 3; c++)
+        {
+            if (!float.IsFinite(spec.Std[c]) || spec.Std[c] == 0 || !float.IsFinite(spec.Mean[c]))
+                throw new ArgumentException($"Std[{c}]={spec.Std[c]} / Mean[{c}]={spec.Mean[c]} is not usable", nameof(spec));
+            // (x − m) / s  ==  x · (1/s) + (−m/s): vectorised scale and shift per row.
+            _scale[c] = 1f / spec.Std[c];
+            _bias[c] = -spec.Mean[c] / spec.Std[c];
+        }
+        Spec = spec;
+        _side = spec.ResizeShorterSide;
+
+        var order = spec.Channels == ChannelOrder.Bgr
+            ? ImagePixelExtractingEstimator.ColorsOrder.ABGR
+            : ImagePixelExtractingEstimator.ColorsOrder.ARGB;
+        // Fitted once on an empty view: none of these estimators learns anything from data.
+        _fromPath = _ml.Transforms.LoadImages("Image", imageFolder: null, inputColumnName: PathColumn)
+            .Append(_ml.Transforms.ResizeImages("Resized", _side, _side, "Image",
+                ImageResizingEstimator.ResizingKind.IsoCrop, ImageResizingEstimator.Anchor.Center))
+            .Append(_ml.Transforms.ExtractPixels(PixelsColumn, "Resized",
+                ImagePixelExtractingEstimator.ColorBits.Rgb, order, interleavePixelColors: false,
+                offsetImage: 0, scaleImage: 1, outputAsFloatArray: true))
+            .Fit(_ml.Data.LoadFromEnumerable(Array.Empty<PathRow>()));
+    }
 
     /// <summary>The spec this preprocessor implements.</summary>
     public PreprocessingSpec Spec { get; }
 
-    /// <summary>Preprocesses the files; never throws for a bad file.</summary>
-    public PreprocessedBatch Preprocess(IReadOnlyList<string> paths) => throw new NotImplementedException("helper B");
+    /// <summary>Parallel workers per call (default: processor count). Each takes a contiguous share of the files.
+    /// ML.NET's cursor already reads rows on several threads; on 2 cores (1000 samples, 256→224, shared machine with
+    /// load average 6–8) 2 workers gave 190–465 images/s and ~300 images per CPU-second, 1 worker 130–300 images/s
+    /// and ~215–260 per CPU-second.</summary>
+    public int DegreeOfParallelism { get; init; } = Environment.ProcessorCount;
+
+    /// <summary>Preprocesses the files; never throws for a bad file. Holds all rows in memory (0.6 MB per 224×224
+    /// image), so callers pass batches, not whole data sets.</summary>
+    public PreprocessedBatch Preprocess(IReadOnlyList<string> paths)
+    {
+        ArgumentNullException.ThrowIfNull(paths);
+        int per = 3 * Spec.CropHeight * Spec.CropWidth;
+        var reasons = new string?[paths.Count];
+        var route = new Route[paths.Count];
+        var sizes = new (int W, int H)[paths.Count];
+        var source = new string[paths.Count]; // what LoadImages reads: the file itself or a temporary BMP
+        int workers = Math.Clamp(Math.Min(DegreeOfParallelism, paths.Count / 4), 1, 64);
+        var ranges = Split(paths.Count, workers);
+        // Output slot i belongs to request position i; rows are compacted at the end.
+        var data = new float[(long)paths.Count * per];
+
+        Parallel.For(0, ranges.Count, new ParallelOptions { MaxDegreeOfParallelism = workers }, w =>
+        {
+            var (start, end) = ranges[w];
+            var temps = new List<string>();
+            try
+            {
+                for (int i = start; i < end; i++)
+                {
+                    (route[i], sizes[i], reasons[i]) = Inspect(paths[i]);
+                    source[i] = paths[i];
+                    if (route[i] != Route.ImageSharp) continue;
+                    try
+                    {
+                        temps.Add(source[i] = ToTemporaryBmp(paths[i]));
+                        route[i] = Route.Skia;
+                    }
+                    catch (Exception e) when (e is not OutOfMemoryException)
+                    {
+                        (route[i], reasons[i]) = (Route.Skipped, $"cannot decode image: {Innermost(e).Message}");
+                    }
+                }
+                RunSkia(source, route, sizes, reasons, data, start, end);
+            }
+            finally
+            {
+                foreach (string t in temps) try { File.Delete(t); } catch (IOException) { }
+            }
+        });
+
+        var decoded = new List<int>(paths.Count);
+        var skipped = new List<(int, string)>();
+        for (int i = 0; i < paths.Count; i++)
+        {
+            if (reasons[i] is { } why) { skipped.Add((i, why)); continue; }
+            if (decoded.Count != i) Array.Copy(data, (long)i * per, data, (long)decoded.Count * per, per);
+            decoded.Add(i);
+        }
+        if (decoded.Count != paths.Count) Array.Resize(ref data, decoded.Count * per);
+        return new PreprocessedBatch(new FloatTensor([decoded.Count, 3, Spec.CropHeight, Spec.CropWidth], data), decoded, skipped);
+    }
+
+    private enum Route : byte { Skipped, Skia, ImageSharp }
+
+    private static List<(int Start, int End)> Split(int count, int parts)
+    {
+        var ranges = new List<(int, int)>(parts);
+        for (int p = 0; p < parts; p++) ranges.Add(((int)((long)count * p / parts), (int)((long)count * (p + 1) / parts)));
+        return ranges;
+    }
+
+    /// <summary>Cheap checks from the file header; chooses the decoder.</summary>
+    private static (Route, (int, int), string?) Inspect(string path)
+    {
+        try
+        {
+            var file = new FileInfo(path);
+            if (!file.Exists) return Skip("file not found");
+            if (file.Length == 0) return Skip("empty file (0 bytes)");
+            IImageInfo? info;
+            IImageFormat? format;
+            try { info = Image.Identify(path, out format); }
+            catch (Exception e) when (e is not (OutOfMemoryException or IOException or UnauthorizedAccessException))
+            {
+                // Decoders of hostile headers may throw anything (format, range, index errors): all mean "unusable".
+                return Skip($"not a readable image: {e.Message}");
+            }
+            if (info is null || format is null) return Skip("not an image (unknown format)");
+            if (info.Width < 1 || info.Height < 1) return Skip($"invalid image size {info.Width}x{info.Height}");
+            if (info.Width > MaxSide || info.Height > MaxSide || (long)info.Width * info.Height > MaxPixels)
+                return Skip($"image too large: {info.Width}x{info.Height} (limit {MaxSide} px per side, {MaxPixels / 1_000_000} Mpx)");
+
+            var size = (info.Width, info.Height);
+            if (format is JpegFormat)
+                return EndsWith(path, [0xFF, 0xD9]) ? (Route.Skia, size, null) : Skip("truncated JPEG (no end-of-image marker)");
+            if (format is PngFormat)
+            {
+                if (!EndsWith(path, "IEND"u8)) return Skip("truncated PNG (no IEND chunk)");
+                var png = info.Metadata.GetPngMetadata();
+                bool opaque = png.ColorType is PngColorType.Rgb or PngColorType.Grayscale && !png.HasTransparency;
+                return (opaque ? Route.Skia : Route.ImageSharp, size, null);
+            }
+            return (Route.ImageSharp, size, null);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            return Skip($"cannot read file: {e.Message}");
+        }
+
+        static (Route, (int, int), string?) Skip(string reason) => (Route.Skipped, (0, 0), reason);
+    }
+
+    /// <summary>True when <paramref name="marker"/> occurs in the last 1 KiB of the file (end markers may be followed
+    /// by a little padding; markers inside the data of a JPEG/PNG cannot appear that close to a truncated end except
+    /// by chance in uncompressed metadata).</summary>
+    private static bool EndsWith(string path, ReadOnlySpan<byte> marker)
+    {
+        using var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.None);
+        int n = (int)Math.Min(1024, fs.Length);
+        Span<byte> tail = stackalloc byte[n];
+        fs.Seek(-n, SeekOrigin.End);
+        fs.ReadExactly(tail);
+        return tail.LastIndexOf(marker) >= 0;
+    }
+
+    /// <summary>Runs the path pipeline over the Skia-routed files of [start, end) in one cursor. If the cursor throws,
+    /// the rows not yet copied are redone one file per cursor, so one bad file never costs the others. (The failing
+    /// row cannot be told from the exception: ML.NET reads rows on several threads and was seen to throw for a
+    /// later bad file before the first row was returned.)</summary>
+    private void RunSkia(IReadOnlyList<string> paths, Route[] route, (int W, int H)[] sizes, string?[] reasons, float[] data, int start, int end)
+    {
+        var pending = new List<int>();
+        for (int i = start; i < end; i++) if (route[i] == Route.Skia) pending.Add(i);
+        if (pending.Count == 0) return;
+        var copied = new bool[end - start];
+        try
+        {
+            RunPathCursor(paths, pending, sizes, data, copied, start);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            foreach (int position in pending.Where(p => !copied[p - start]))
+            {
+                try { RunPathCursor(paths, [position], sizes, data, copied, start); }
+                catch (Exception e1) when (e1 is not OutOfMemoryException)
+                {
+                    reasons[position] = $"cannot decode image: {Innermost(e1).Message}";
+                }
+            }
+        }
+    }
+
+    private void RunPathCursor(IReadOnlyList<string> paths, IReadOnlyList<int> positions, (int W, int H)[] sizes,
+        float[] data, bool[] copied, int start)
+    {
+        var rows = positions.Select(p => new PathRow { ImagePath = paths[p], Position = p }).ToList();
+        var view = _fromPath.Transform(_ml.Data.LoadFromEnumerable(rows));
+        var pixels = view.Schema[PixelsColumn];
+        var positionColumn = view.Schema[nameof(PathRow.Position)];
+        using var cursor = view.GetRowCursor([pixels, positionColumn]);
+        var getPixels = cursor.GetGetter<VBuffer<float>>(pixels);
+        // Rows are matched by their Position column, not by order: ML.NET may consolidate several worker cursors.
+        var getPosition = cursor.GetGetter<int>(positionColumn);
+        VBuffer<float> buffer = default;
+        int position = 0;
+        while (cursor.MoveNext())
+        {
+            getPosition(ref position);
+            getPixels(ref buffer);
+            CopyOut(buffer, data, position, sizes[position].W, sizes[position].H);
+            copied[position - start] = true;
+        }
+    }
+
+    /// <summary>Decodes a file SkiaSharp should not see directly (alpha, palette, non-JPEG/PNG formats) with
+    /// ImageSharp into opaque RGB (alpha dropped, as PIL's <c>convert("RGB")</c> does) and writes it as a 24-bit BMP
+    /// that LoadImages then reads: the rest of the pipeline stays the same ML.NET code path. (Feeding an
+    /// <see cref="MLImage"/> column instead fails in ML.NET 5.0.1 for any size not declared at compile time.)</summary>
+    private static string ToTemporaryBmp(string path)
+    {
+        using var image = Image.Load<Rgb24>(path);
+        string temp = Path.Combine(Path.GetTempPath(), $"vaccnn-pre-{Guid.NewGuid():N}.bmp");
+        image.SaveAsBmp(temp, new BmpEncoder { BitsPerPixel = BmpBitsPerPixel.Pixel24 });
+        return temp;
+    }
+
+    private static Exception Innermost(Exception e)
+    {
+        while (e.InnerException != null) e = e.InnerException;
+        return e;
+    }
+
+    /// <summary>Crop of the planar R × R square into slot <paramref name="position"/>, normalised; the crop offset
+    /// depends on the original size (see <see cref="CropGeometry.CanvasCropOffset"/>).</summary>
+    private void CopyOut(in VBuffer<float> buffer, float[] data, int position, int width, int height)
+    {
+        // Copy immediately: the cursor reuses the buffer for the next row.
+        var src = buffer.GetValues();
+        int r = _side, cw = Spec.CropWidth, ch = Spec.CropHeight;
+        if (!buffer.IsDense || src.Length != 3 * r * r)
+            throw new InvalidOperationException($"unexpected pixel vector ({src.Length} values, dense={buffer.IsDense})");
+        var (ox, oy) = CropGeometry.CanvasCropOffset(width, height, Spec);
+        var dst = data.AsSpan(position * 3 * ch * cw, 3 * ch * cw);
+        for (int c = 0; c < 3; c++)
+            for (int y = 0; y < ch; y++)
+            {
+                var row = dst.Slice((c * ch + y) * cw, cw);
+                TensorPrimitives.Multiply(src.Slice((c * r + oy + y) * r + ox, cw), _scale[c], row);
+                TensorPrimitives.Add(row, _bias[c], row);
+            }
+    }
+
+    private sealed class PathRow
+    {
+        public string ImagePath { get; set; } = "";
+
+        public int Position { get; set; }
+    }
 }

@@ -19,12 +19,14 @@ internal static class GraphStatistics
     /// <item>rank-0 tensors are scalar constants (Clip bounds, the 2 in 2x−1) → not counted;</item>
     /// <item>a tensor read only as input 1+ of a setting-like op (the scale and zero point of DequantizeLinear /
     /// QuantizeLinear, Clip bounds, pad values) → not counted;</item>
-    /// <item>everything else read by a node is counted once: float weights and biases, and quantized weights at input
+    /// <item>everything else is counted once per node reading it as a weight: float weights and biases, and quantized weights at input
     /// 0 of DequantizeLinear (their de-quantized float copy is a node output, not an initializer, so each quantized
     /// weight counts once). After constant folding the de-quantized weights are float initializers and the int8
     /// tensors/scales are gone, so folded and unfolded graphs give the same count.</item>
     /// </list>
-    /// Weights stored in Constant nodes are not counted (exporters used here write initializers).
+    /// A tensor read by several nodes counts once per node because exporters de-duplicate identical initializers
+    /// (torch.onnx shares e.g. the all-zero biases of freshly initialised layers), which are separate parameters in
+    /// the model. Weights stored in Constant nodes are not counted (exporters used here write initializers).
     /// </summary>
     public static long CountParameters(GraphProto graph)
     {
@@ -44,8 +46,9 @@ internal static class GraphStatistics
             if (!(t.DataType is OnnxTensors.Float or OnnxTensors.Float16 or OnnxTensors.BFloat16 or OnnxTensors.Double
                   || OnnxTensors.IsQuantizedInt(t.DataType))) continue;
             if (!uses.TryGetValue(t.Name, out var consumers)) continue;
-            if (consumers.All(c => c.Index >= 1 && SettingInputOps.Contains(c.Node.OpType))) continue;
-            total += OnnxTensors.ElementCount(t);
+            int weightUses = consumers.Where(c => !(c.Index >= 1 && SettingInputOps.Contains(c.Node.OpType)))
+                .Select(c => c.Node).Distinct().Count();
+            total += weightUses * OnnxTensors.ElementCount(t);
         }
         return total;
     }
