@@ -54,34 +54,39 @@ public sealed class ScoreCam : IExplainer
         var channels = SelectChannels(a, k, hw, keep);
 
         var up = new Bilinear(lh, lw, height, width, alignCorners: false);
-        var masks = new List<(int Channel, float[] Mask)>();
-        foreach (int c in channels)
-        {
-            var m = up.Resize(a.AsSpan(c * hw, hw));
-            float min = m.Min(), max = m.Max();
-            if (!(max > min)) continue; // constant map: nothing to mask with
-            for (int i = 0; i < m.Length; i++) m[i] = (m[i] - min) / (max - min);
-            masks.Add((c, m));
-        }
-
         var weights = new double[k];
         var x = image.Data;
-        for (int start = 0; start < masks.Count; start += batch)
+        // Masks are made batch by batch: all of them at once would take K × H × W floats (≈ 250 MB for 1280 × 224²).
+        var pending = new List<(int Channel, float[] Mask)>(batch);
+        foreach (int c in channels)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            int n = Math.Min(batch, masks.Count - start);
+            var m = up.Resize(a.AsSpan(c * hw, hw));
+            float min = m.Min(), max = m.Max();
+            if (!(max > min)) continue; // constant map: nothing to mask with, weight stays 0
+            for (int i = 0; i < m.Length; i++) m[i] = (m[i] - min) / (max - min);
+            pending.Add((c, m));
+            if (pending.Count == batch) ScoreBatch();
+        }
+        if (pending.Count > 0) ScoreBatch();
+
+        void ScoreBatch()
+        {
+            int n = pending.Count;
             var masked = new FloatTensor([n, 3, height, width], new float[n * x.Length]);
             for (int i = 0; i < n; i++)
             {
-                var mask = masks[start + i].Mask;
+                var mask = pending[i].Mask;
                 var item = masked.Item(i);
                 // x·M + 0·(1 − M): the baseline is the mean colour (0 after normalisation).
                 for (int ch = 0; ch < 3; ch++)
                     for (int p = 0; p < plane; p++) item[ch * plane + p] = x[ch * plane + p] * mask[p];
             }
             var probs = model.PredictProbabilities(masked);
-            for (int i = 0; i < n; i++) weights[masks[start + i].Channel] = probs.Item(i)[cls];
+            for (int i = 0; i < n; i++) weights[pending[i].Channel] = probs.Item(i)[cls];
+            pending.Clear();
         }
+
         var map = CamMath.WeightedSumRelu(a, weights, hw);
         return CamMath.Finish(map, lh, lw, height, width, cls, probability, layer.Name);
     }
