@@ -32,7 +32,7 @@ public sealed class SanityCheckTests(RealModelsFixture real, ITestOutputHelper o
         Assert.True(same <= 3, $"{same} of {real.Images.Count} predictions unchanged");
     }
 
-    [Fact]
+    [RealGradientsFact]
     public void Model_randomisation_destroys_the_GradCam_map_while_reruns_agree()
     {
         var gradCam = new GradCam();
@@ -76,7 +76,7 @@ public sealed class SanityCheckTests(RealModelsFixture real, ITestOutputHelper o
         _ => [],
     };
 
-    [Theory]
+    [RealGradientsTheory]
     [MemberData(nameof(Ids))]
     public void Deleting_pixels_in_map_order_drops_the_probability_faster_than_random_order(string id)
     {
