@@ -1,0 +1,230 @@
+using VacCnn.Contracts;
+
+// Compiled into each explainer plugin (linked source, internal): plugins may reference only the contracts, so
+// shared helpers cannot live in a common assembly.
+namespace VacCnn.Explainers.Shared;
+
+/// <summary>Settings of one request after defaults were applied and bounds checked.</summary>
+internal sealed class ResolvedSettings(Dictionary<string, double> values)
+{
+    public double this[string name] => values[name];
+
+    /// <summary>A setting that must be a whole number (e.g. a sample count).</summary>
+    public int Int(string name)
+    {
+        double v = values[name];
+        if (v != Math.Floor(v))
+            throw new ArgumentException($"setting '{name}' must be a whole number, got {v}", name);
+        return (int)v;
+    }
+}
+
+internal static class ExplainerSupport
+{
+    /// <summary>
+    /// Applies defaults and checks every value against its bounds. Unknown names are rejected so a typo does not
+    /// silently run with the default.
+    /// </summary>
+    public static ResolvedSettings ResolveSettings(string explainerId, IReadOnlyList<SettingInfo> infos, ExplanationRequest request)
+    {
+        var values = infos.ToDictionary(s => s.Name, s => s.Default, StringComparer.Ordinal);
+        foreach (var (name, value) in request.Settings ?? new Dictionary<string, double>())
+        {
+            var info = infos.FirstOrDefault(s => s.Name == name)
+                ?? throw new ArgumentException(
+                    $"{explainerId}: unknown setting '{name}'; known settings: {(infos.Count == 0 ? "none" : string.Join(", ", infos.Select(s => s.Name)))}",
+                    nameof(request));
+            if (double.IsNaN(value) || value < info.Min || value > info.Max)
+                throw new ArgumentOutOfRangeException(name, value, $"{explainerId}: setting '{name}' must be between {info.Min} and {info.Max}");
+            values[name] = value;
+        }
+        return new ResolvedSettings(values);
+    }
+
+    /// <summary>Checks the image is one preprocessed crop of the model's size.</summary>
+    public static (int Height, int Width) CheckImage(IClassifier model, FloatTensor image)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(image);
+        var p = model.Card.Preprocessing;
+        if (image.Shape.Length != 4 || image.Shape[0] != 1 || image.Shape[1] != 3 || image.Shape[2] != p.CropHeight || image.Shape[3] != p.CropWidth)
+            throw new ArgumentException(
+                $"model {model.Card.Id}: the image must be [1,3,{p.CropHeight},{p.CropWidth}], got [{string.Join(",", image.Shape)}]", nameof(image));
+        if (image.Data.Length != image.Length)
+            throw new ArgumentException("image data length does not match its shape", nameof(image));
+        return (p.CropHeight, p.CropWidth);
+    }
+
+    /// <summary>The gradient capability, or a clear error naming the model.</summary>
+    public static IExplainableClassifier RequireGradients(IClassifier model) =>
+        model.Explainable ?? throw new NotSupportedException($"model {model.Card.Id} provides no gradients");
+
+    /// <summary>The requested layer (or the model's default) among the candidates, or an error listing them.</summary>
+    public static LayerInfo ResolveLayer(IClassifier model, IExplainableClassifier explainable, string? requested)
+    {
+        string name = requested ?? explainable.DefaultLayer;
+        return explainable.CandidateLayers.FirstOrDefault(l => l.Name == name)
+            ?? throw new ArgumentException(
+                $"model {model.Card.Id} has no layer '{name}'; candidate layers: {string.Join(", ", explainable.CandidateLayers.Select(l => l.Name))}",
+                nameof(requested));
+    }
+
+    /// <summary>The class to explain (the predicted one unless given) and the model's probability for it.</summary>
+    public static (int ClassIndex, float Probability) ChooseClass(IClassifier model, FloatTensor image, int? requested)
+    {
+        var probs = model.PredictProbabilities(image).Item(0);
+        int cls;
+        if (requested is int c)
+        {
+            if (c < 0 || c >= probs.Length)
+                throw new ArgumentOutOfRangeException(nameof(requested), c, $"model {model.Card.Id} has classes 0..{probs.Length - 1}");
+            cls = c;
+        }
+        else cls = ArgMax(probs);
+        return (cls, probs[cls]);
+    }
+
+    public static int ArgMax(ReadOnlySpan<float> v)
+    {
+        int best = 0;
+        for (int i = 1; i < v.Length; i++) if (v[i] > v[best]) best = i;
+        return best;
+    }
+
+    /// <summary>Softmax (stable: the maximum is subtracted before exp).</summary>
+    public static double[] Softmax(ReadOnlySpan<float> scores)
+    {
+        double max = double.NegativeInfinity;
+        foreach (float s in scores) max = Math.Max(max, s);
+        var p = new double[scores.Length];
+        double sum = 0;
+        for (int i = 0; i < p.Length; i++) { p[i] = Math.Exp(scores[i] - max); sum += p[i]; }
+        for (int i = 0; i < p.Length; i++) p[i] /= sum;
+        return p;
+    }
+
+    /// <summary>A [n, classes] seed that is one-hot on <paramref name="classIndex"/> for every row.</summary>
+    public static FloatTensor OneHotSeed(int n, int classes, int classIndex)
+    {
+        var seed = FloatTensor.Zeros(n, classes);
+        for (int i = 0; i < n; i++) seed.Data[i * classes + classIndex] = 1f;
+        return seed;
+    }
+
+    /// <summary>Min-max normalisation to [0, 1]; a constant map (e.g. all zero) becomes all zero.</summary>
+    public static float[] Normalise(float[] map)
+    {
+        float min = float.PositiveInfinity, max = float.NegativeInfinity;
+        foreach (float v in map)
+        {
+            if (!float.IsFinite(v)) throw new InvalidOperationException("the saliency map has non-finite values (NaN or infinity in the model's gradients)");
+            min = Math.Min(min, v);
+            max = Math.Max(max, v);
+        }
+        var result = new float[map.Length];
+        float range = max - min;
+        if (!(range > 0)) return result;
+        for (int i = 0; i < map.Length; i++) result[i] = (map[i] - min) / range;
+        return result;
+    }
+
+    public static SaliencyMap ToSaliencyMap(float[] mapAtInput, int height, int width, int cls, float probability, string? layer) =>
+        new(width, height, Normalise(mapAtInput), cls, probability, layer);
+}
+
+/// <summary>
+/// Bilinear resizing of a single-channel map and its adjoint (for chaining gradients through an upsampling).
+/// <c>alignCorners = false</c> matches OpenCV's resize / PyTorch's interpolate default; <c>true</c> matches
+/// PyTorch's UpsamplingBilinear2d.
+/// </summary>
+internal sealed class Bilinear
+{
+    private readonly (int I0, int I1, float W1)[] _rows, _cols;
+
+    public Bilinear(int inHeight, int inWidth, int outHeight, int outWidth, bool alignCorners)
+    {
+        InHeight = inHeight; InWidth = inWidth; OutHeight = outHeight; OutWidth = outWidth;
+        _rows = Table(inHeight, outHeight, alignCorners);
+        _cols = Table(inWidth, outWidth, alignCorners);
+    }
+
+    public int InHeight { get; }
+    public int InWidth { get; }
+    public int OutHeight { get; }
+    public int OutWidth { get; }
+
+    private static (int, int, float)[] Table(int inSize, int outSize, bool alignCorners)
+    {
+        var t = new (int, int, float)[outSize];
+        for (int o = 0; o < outSize; o++)
+        {
+            double src = alignCorners
+                ? (outSize > 1 ? o * (double)(inSize - 1) / (outSize - 1) : 0)
+                : Math.Max(0, (o + 0.5) * inSize / outSize - 0.5);
+            int i0 = Math.Min((int)Math.Floor(src), inSize - 1);
+            int i1 = Math.Min(i0 + 1, inSize - 1);
+            t[o] = (i0, i1, (float)(src - i0));
+        }
+        return t;
+    }
+
+    /// <summary>Resizes <paramref name="src"/> (InHeight × InWidth, row-major) into <paramref name="dst"/>.</summary>
+    public void Resize(ReadOnlySpan<float> src, Span<float> dst)
+    {
+        for (int y = 0; y < OutHeight; y++)
+        {
+            var (r0, r1, wy) = _rows[y];
+            for (int x = 0; x < OutWidth; x++)
+            {
+                var (c0, c1, wx) = _cols[x];
+                float top = src[r0 * InWidth + c0] * (1 - wx) + src[r0 * InWidth + c1] * wx;
+                float bottom = src[r1 * InWidth + c0] * (1 - wx) + src[r1 * InWidth + c1] * wx;
+                dst[y * OutWidth + x] = top * (1 - wy) + bottom * wy;
+            }
+        }
+    }
+
+    public float[] Resize(ReadOnlySpan<float> src)
+    {
+        var dst = new float[OutHeight * OutWidth];
+        Resize(src, dst);
+        return dst;
+    }
+
+    /// <summary>The transpose of <see cref="Resize(ReadOnlySpan{float}, Span{float})"/>: scatters output gradients back to the input grid.</summary>
+    public float[] Adjoint(ReadOnlySpan<float> gradOut)
+    {
+        var g = new float[InHeight * InWidth];
+        for (int y = 0; y < OutHeight; y++)
+        {
+            var (r0, r1, wy) = _rows[y];
+            for (int x = 0; x < OutWidth; x++)
+            {
+                var (c0, c1, wx) = _cols[x];
+                float v = gradOut[y * OutWidth + x];
+                g[r0 * InWidth + c0] += v * (1 - wy) * (1 - wx);
+                g[r0 * InWidth + c1] += v * (1 - wy) * wx;
+                g[r1 * InWidth + c0] += v * wy * (1 - wx);
+                g[r1 * InWidth + c1] += v * wy * wx;
+            }
+        }
+        return g;
+    }
+}
+
+/// <summary>Seeded standard-normal samples (Box–Muller over <see cref="Random"/>, whose seeded sequence is stable).</summary>
+internal sealed class GaussianSource(int seed)
+{
+    private readonly Random _random = new(seed);
+    private double? _spare;
+
+    public double Next()
+    {
+        if (_spare is double s) { _spare = null; return s; }
+        double u1 = 1.0 - _random.NextDouble(); // (0, 1]: log(0) is avoided
+        double u2 = _random.NextDouble();
+        double r = Math.Sqrt(-2.0 * Math.Log(u1));
+        _spare = r * Math.Sin(2 * Math.PI * u2);
+        return r * Math.Cos(2 * Math.PI * u2);
+    }
+}

@@ -1,0 +1,195 @@
+using VacCnn.Contracts;
+using VacCnn.Explainers.Cam;
+
+namespace VacCnn.Explainers.Tests;
+
+/// <summary>The CAM explainers against closed forms and direct loops on <see cref="LinearToyModel"/>.</summary>
+public sealed class CamMathTests
+{
+    private const double Tolerance = 1e-4;
+
+    private static ExplanationRequest Request(int? cls = null, int seed = 1, params (string, double)[] settings) =>
+        new(cls, null, seed, settings.ToDictionary(s => s.Item1, s => s.Item2));
+
+    /// <summary>Reference final map: ReLU(Σ w_k A_k) at layer resolution, upsampled, min-max normalised.</summary>
+    private static double[] FinishReference(LinearToyModel m, float[] a, double[] weights)
+    {
+        int lhw = m.Lh * m.Lh;
+        var cam = new float[lhw];
+        for (int i = 0; i < lhw; i++)
+        {
+            double s = 0;
+            for (int k = 0; k < m.K; k++) s += weights[k] * a[k * lhw + i];
+            cam[i] = (float)Math.Max(0, s);
+        }
+        Assert.True(cam.Max() > 0, "the reference map is all zero: the test would not check anything");
+        return Reference.MinMax(Reference.Upsample(cam, m.Lh, m.Lh, m.Size, m.Size));
+    }
+
+    private static void AssertClose(double[] expected, SaliencyMap actual)
+    {
+        Assert.Equal(expected.Length, actual.Values.Length);
+        double worst = expected.Zip(actual.Values, (e, v) => Math.Abs(e - v)).Max();
+        Assert.True(worst < Tolerance, $"max |difference| {worst}");
+    }
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    public void GradCam_equals_the_closed_form(int cls)
+    {
+        var m = new LinearToyModel();
+        var x = m.RandomImage(11);
+        var a = m.Layer(x.Data);
+        int lhw = m.Lh * m.Lh;
+        // dS_c/dA[k,i] = W[c,k]·S[k,i]/lhw, so the mean gradient is W[c,k]·mean_i(S[k,i])/lhw.
+        var weights = new double[m.K];
+        for (int k = 0; k < m.K; k++)
+        {
+            double meanS = 0;
+            for (int i = 0; i < lhw; i++) meanS += m.S[k, i];
+            weights[k] = m.W[cls, k] * (meanS / lhw) / lhw;
+        }
+        var map = new GradCam().Explain(m, x, Request(cls), CancellationToken.None);
+        AssertClose(FinishReference(m, a, weights), map);
+        Assert.Equal(cls, map.ClassIndex);
+        Assert.Equal(LinearToyModel.LayerName, map.Layer);
+    }
+
+    /// <summary>Grad-CAM++ weights written out with plain loops over channels and positions.</summary>
+    private static double[] GradCamPlusPlusReference(float[] a, float[] g, int channels, int positions)
+    {
+        var w = new double[channels];
+        for (int k = 0; k < channels; k++)
+        {
+            double denomSum = 0;
+            for (int i = 0; i < positions; i++) denomSum += a[k * positions + i] * Math.Pow(g[k * positions + i], 3);
+            for (int i = 0; i < positions; i++)
+            {
+                double gi = g[k * positions + i];
+                double den = 2 * gi * gi + denomSum;
+                double alpha = den == 0 ? 0 : gi * gi / den;
+                w[k] += alpha * (gi > 0 ? gi : 0);
+            }
+        }
+        return w;
+    }
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(2)]
+    public void GradCamPlusPlus_equals_a_direct_loop(int cls)
+    {
+        var m = new LinearToyModel();
+        var x = m.RandomImage(12);
+        var a = m.Layer(x.Data);
+        var w = GradCamPlusPlusReference(a, m.LayerGradientFor(cls), m.K, m.Lh * m.Lh);
+        AssertClose(FinishReference(m, a, w), new GradCamPlusPlus().Explain(m, x, Request(cls), CancellationToken.None));
+    }
+
+    [Fact]
+    public void GradCamPlusPlus_differs_from_GradCam_on_this_model()
+    {
+        // Guards the two tests above: if both methods gave the same map here, they could not tell the formulas apart.
+        var m = new LinearToyModel();
+        var x = m.RandomImage(12);
+        var a = new GradCam().Explain(m, x, Request(0), CancellationToken.None).Values;
+        var b = new GradCamPlusPlus().Explain(m, x, Request(0), CancellationToken.None).Values;
+        Assert.True(a.Zip(b, (p, q) => Math.Abs(p - q)).Max() > 1e-3);
+    }
+
+    [Fact]
+    public void SmoothGradCamPlusPlus_without_noise_equals_GradCamPlusPlus()
+    {
+        var m = new LinearToyModel();
+        var x = m.RandomImage(13);
+        var expected = new GradCamPlusPlus().Explain(m, x, Request(1), CancellationToken.None);
+        var smooth = new SmoothGradCamPlusPlus().Explain(m, x, Request(1, 5, ("spread", 0), ("samples", 5)), CancellationToken.None);
+        AssertClose(expected.Values.Select(v => (double)v).ToArray(), smooth);
+    }
+
+    [Fact]
+    public void SmoothGradCamPlusPlus_batches_noisy_copies_and_the_batch_size_does_not_change_the_map()
+    {
+        var m1 = new LinearToyModel();
+        var x = m1.RandomImage(14);
+        var byEight = new SmoothGradCamPlusPlus().Explain(m1, x, Request(null, 3, ("samples", 20), ("batch", 8)), CancellationToken.None);
+        Assert.Equal(3, m1.BackwardCalls); // 8 + 8 + 4
+        Assert.Equal(8, m1.MaxBackwardBatch);
+        Assert.Equal(20, m1.BackwardImages);
+
+        var m2 = new LinearToyModel();
+        var byOne = new SmoothGradCamPlusPlus().Explain(m2, x, Request(null, 3, ("samples", 20), ("batch", 1)), CancellationToken.None);
+        Assert.Equal(20, m2.BackwardCalls);
+        Assert.Equal(byEight.Values, byOne.Values);
+    }
+
+    [Fact]
+    public void SmoothGradCamPlusPlus_is_deterministic_for_a_seed_and_noise_changes_the_map()
+    {
+        var m = new LinearToyModel();
+        var x = m.RandomImage(15);
+        var e = new SmoothGradCamPlusPlus();
+        var a = e.Explain(m, x, Request(null, 42, ("samples", 6)), CancellationToken.None);
+        var b = e.Explain(m, x, Request(null, 42, ("samples", 6)), CancellationToken.None);
+        var c = e.Explain(m, x, Request(null, 43, ("samples", 6)), CancellationToken.None);
+        var clean = new GradCamPlusPlus().Explain(m, x, Request(null), CancellationToken.None);
+        Assert.Equal(a.Values, b.Values);
+        Assert.NotEqual(a.Values, c.Values);
+        Assert.True(a.Values.Zip(clean.Values, (p, q) => Math.Abs(p - q)).Max() > 1e-3, "noise had no effect");
+    }
+
+    /// <summary>Score-CAM with a plain loop: one masked image, one model call per channel.</summary>
+    private static double[] ScoreCamReference(LinearToyModel m, FloatTensor x, int cls, IEnumerable<int> channels)
+    {
+        var a = m.Layer(x.Data);
+        int lhw = m.Lh * m.Lh, plane = m.Size * m.Size;
+        var weights = new double[m.K];
+        foreach (int k in channels)
+        {
+            var up = Reference.Upsample(a.AsSpan(k * lhw, lhw).ToArray(), m.Lh, m.Lh, m.Size, m.Size);
+            if (up.Max() == up.Min()) continue;
+            var mask = Reference.MinMax(up);
+            var masked = FloatTensor.Zeros(1, 3, m.Size, m.Size);
+            for (int c = 0; c < 3; c++)
+                for (int p = 0; p < plane; p++) masked.Data[c * plane + p] = (float)(x.Data[c * plane + p] * mask[p]);
+            weights[k] = m.PredictProbabilities(masked).Data[cls];
+        }
+        return FinishReference(m, a, weights);
+    }
+
+    [Fact]
+    public void ScoreCam_with_all_channels_equals_a_direct_loop_and_is_batched()
+    {
+        var m = new LinearToyModel(channels: 40);
+        var x = m.RandomImage(16);
+        var map = new ScoreCam().Explain(m, x, Request(null, 1, ("batch", 32)), CancellationToken.None);
+        // 1 call to pick the class + ceil(40 / 32) = 2 batched calls.
+        Assert.Equal(3, m.PredictCalls);
+        Assert.Equal(32, m.MaxPredictBatch);
+        var reference = new LinearToyModel(channels: 40);
+        AssertClose(ScoreCamReference(reference, x, map.ClassIndex, Enumerable.Range(0, 40)), map);
+    }
+
+    [Fact]
+    public void ScoreCam_top_channels_keeps_the_most_varied_channels()
+    {
+        var m = new LinearToyModel(channels: 12);
+        var x = m.RandomImage(17);
+        var a = m.Layer(x.Data);
+        int lhw = m.Lh * m.Lh;
+        double Variance(int k)
+        {
+            var v = a.Skip(k * lhw).Take(lhw).Select(f => (double)f).ToArray();
+            double mean = v.Average();
+            return v.Sum(t => (t - mean) * (t - mean)) / lhw;
+        }
+        var top = Enumerable.Range(0, m.K).OrderByDescending(Variance).Take(4).ToArray();
+        var map = new ScoreCam().Explain(m, x, Request(2, 1, ("channels", 4)), CancellationToken.None);
+        AssertClose(ScoreCamReference(new LinearToyModel(channels: 12), x, 2, top), map);
+        var all = new ScoreCam().Explain(m, x, Request(2), CancellationToken.None);
+        Assert.NotEqual(all.Values, map.Values);
+    }
+}
