@@ -95,9 +95,9 @@ public sealed class EvaluationService
             cancellationToken.ThrowIfCancellationRequested();
             var batch = batches[b];
             var prepared = next!.GetAwaiter().GetResult();
-            next = b + 1 < batches.Count
-                ? Task.Run(() => pre.Preprocess(batches[b + 1].Select(x => x.Image.Path).ToList()), cancellationToken)
-                : null;
+            // Copy the paths now: a lambda capturing the loop variable would read a later batch.
+            var nextPaths = b + 1 < batches.Count ? batches[b + 1].Select(x => x.Image.Path).ToList() : null;
+            next = nextPaths != null ? Task.Run(() => pre.Preprocess(nextPaths), cancellationToken) : null;
             foreach (var (pos, reason) in prepared.Skipped)
                 skips.Add(new SkipRow(batch[pos].Position, batch[pos].Image.RelativePath, reason));
             if (prepared.Decoded.Count > 0)
