@@ -164,8 +164,15 @@ public class ImagePreprocessorTests
                 using (var i = Q(rgb).CloneAs<Rgb48>()) i.SaveAsPng(path, new PngEncoder { ColorType = PngColorType.Rgb, BitDepth = PngBitDepth.Bit16 });
                 return (rgb, 1);
             case "cmyk-jpeg":
-                // ImageSharp cannot write CMYK; see Fixtures/README.md for how this file was made.
-                File.Copy(Path.Combine(AppContext.BaseDirectory, "Fixtures", "cmyk_quadrants.jpg"), path);
+                // ImageSharp cannot write CMYK: Pillow (Debian python3-pil, installed by .ci/run) writes the same
+                // quadrants with the naive conversion C = 255 − R, M = 255 − G, Y = 255 − B, K = 0.
+                VacCnn.Engine.Tests.Store.NpyTests.RunPython($"""
+                    from PIL import Image
+                    im = Image.new('RGB', (96, 64))
+                    for (x0, y0, c) in [(0, 0, (220, 30, 30)), (48, 0, (30, 200, 40)), (0, 32, (30, 40, 210)), (48, 32, (240, 230, 40))]:
+                        im.paste(c, (x0, y0, x0 + 48, y0 + 32))
+                    im.convert('CMYK').save(r'{path}', quality=95)
+                    """);
                 return (rgb, 12);
             default:
                 throw new ArgumentOutOfRangeException(nameof(mode));
