@@ -60,6 +60,8 @@ public sealed class PluginCatalog : IDisposable
         if (string.IsNullOrWhiteSpace(pluginsFolder) || !Directory.Exists(pluginsFolder))
             return new PluginCatalog(pluginsFolder, []);
 
+        // McMaster's loader wants absolute paths; a relative --plugins flag is relative to the working directory.
+        pluginsFolder = Path.GetFullPath(pluginsFolder);
         var plugins = new List<LoadedPlugin>();
         var loaders = new List<PluginLoader>();
         foreach (string dir in Directory.EnumerateDirectories(pluginsFolder).Order(StringComparer.Ordinal))
@@ -73,7 +75,7 @@ public sealed class PluginCatalog : IDisposable
             }
             plugins.Add(LoadOne(name, dir, dll, loaders));
         }
-        var catalog = new PluginCatalog(Path.GetFullPath(pluginsFolder), plugins);
+        var catalog = new PluginCatalog(pluginsFolder, plugins);
         catalog._loaders.AddRange(loaders);
         return catalog;
     }

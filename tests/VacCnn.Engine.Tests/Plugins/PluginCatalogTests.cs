@@ -54,6 +54,17 @@ public class PluginCatalogTests
     }
 
     [Fact]
+    public void A_plugins_folder_given_relative_to_the_working_directory_loads()
+    {
+        using var dir = PluginsFolder();
+        string relative = Path.GetRelativePath(Environment.CurrentDirectory, dir.Path);
+        Assert.False(Path.IsPathRooted(relative));
+        using var catalog = PluginCatalog.Load(relative);
+        Assert.Null(catalog.Plugins.Single(p => p.Name == "VacCnn.Fixtures.GoodPlugin").Error);
+        Assert.Equal(dir.Path, catalog.Folder);
+    }
+
+    [Fact]
     public void A_missing_folder_gives_an_empty_catalog()
     {
         using var catalog = PluginCatalog.Load("/nonexistent/vaccnn/plugins");
