@@ -36,8 +36,8 @@ public class CropGeometryTests
     [Fact]
     public void HalfPixelCentring_RoundsToEvenLikeTorchvision()
     {
-        // 300x225 (4:3), resize 128 -> 170.67 x 128 drawn as 170 x 128 at x = -21 (ML.NET truncates); torchvision's
-        // crop of 112 would start at round((170-112)/2) = 29 -> original 29 * 300/170 = 51.18; y: round(8) = 8 ->
+        // 300x225 (4:3), resize 128 -> int(128 * 300 / 225) = 170 x 128 (torchvision truncates); the crop of 112
+        // starts at round((170-112)/2) = 29 -> original 29 * 300/170 = 51.18; y: round(8) = 8 ->
         // 8 * 225/128 = 14.0625.
         var spec = PreprocessingSpec.TorchVision(crop: 112, resize: 128);
         var r = CropGeometry.SourceRect(300, 225, spec);
