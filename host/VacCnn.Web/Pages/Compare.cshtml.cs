@@ -33,7 +33,7 @@ public sealed class CompareModel(IWebHostEnvironment environment) : PageModel
         foreach (string file in Directory.GetFiles(folder, "*.js").Order(StringComparer.Ordinal))
         {
             hash.AppendData(System.Text.Encoding.UTF8.GetBytes(Path.GetFileName(file)));
-            hash.AppendData(File.ReadAllBytes(file));
+            hash.AppendData(System.IO.File.ReadAllBytes(file));
         }
         return Convert.ToHexString(hash.GetHashAndReset())[..16].ToLowerInvariant();
     }
