@@ -30,11 +30,12 @@ internal static class Commands
               --shard-size N, --batch-size N. Environment variables VacCnn__Models, VacCnn__Images,
               VacCnn__ImageNet, VacCnn__Data and VacCnn__Plugins give defaults for the flags.
             """);
+        Console.Out.WriteLine(ExplainCommands.Usage);
         return 0;
     }
 
     /// <summary>Options from flags, falling back to VacCnn__* environment variables.</summary>
-    private static VacCnnOptions OptionsFrom(CliArgs cli)
+    internal static VacCnnOptions OptionsFrom(CliArgs cli)
     {
         string Env(string key) => Environment.GetEnvironmentVariable("VacCnn__" + key) ?? "";
         var o = new VacCnnOptions
@@ -61,7 +62,7 @@ internal static class Commands
 
     private static void Log(string line) => Console.Error.WriteLine(line);
 
-    private static void RejectUnknown(CliArgs cli, params string[] extra)
+    internal static void RejectUnknown(CliArgs cli, params string[] extra)
     {
         var unknown = cli.UnknownFlags([.. CommonFlags, .. extra]).ToList();
         if (unknown.Count > 0) throw new CliException($"unknown option {unknown[0]}");
@@ -103,7 +104,7 @@ internal static class Commands
         return catalog.Plugins.Any(p => p.Error != null) ? 1 : 0;
     }
 
-    private static (PluginCatalog, ModelRegistry) LoadModels(VacCnnOptions o)
+    internal static (PluginCatalog, ModelRegistry) LoadModels(VacCnnOptions o)
     {
         RequireFolder(o.Models, "--models");
         var catalog = PluginCatalog.Load(o.Plugins);

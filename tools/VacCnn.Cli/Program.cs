@@ -13,6 +13,9 @@ try
         "classify" => Commands.Classify(cli),
         "evaluate" => Commands.Evaluate(cli),
         "roots" => Commands.Roots(cli),
+        "explain" => ExplainCommands.Explain(cli),
+        "similarity" => ExplainCommands.Similarity(cli),
+        "layers" => ExplainCommands.Layers(cli),
         "" or "help" when true => Commands.Help(),
         _ => throw new CliException($"unknown command '{cli.Verb}' (try: vaccnn help)"),
     };

@@ -47,6 +47,7 @@ public static class VacCnnHosting
                 sp.GetRequiredService<IRecurringJobManager>(), line => logger.LogInformation("{Line}", line));
         });
         services.AddSingleton<VacCnnQueries>();
+        services.AddVacCnnExplanations();
 
         // The run records in the ResultStore are the source of truth, so the queue may live in memory:
         // RunRecovery re-queues unfinished shards and schedules at every start.
