@@ -75,6 +75,8 @@ export const api = {
     images: (classIndex) => getJson("/api/images" + query({ class: classIndex })),
     imageFile: (id) => `/api/images/${encodeURIComponent(id)}/file`,
     imageThumb: (id, size = 96) => `/api/images/${encodeURIComponent(id)}/thumb?size=${size}`,
-    explanationUrl: (p) => "/api/explanations" + query({ model: p.model, image: p.image, method: p.method, class: p.classIndex }),
-    similarityUrl: (p) => "/api/similarity" + query({ models: p.models, image: p.image, method: p.method, metric: p.metric }),
+    models: () => getJson("/api/models"),
+    // Explainer settings (e.g. samples) travel as extra query parameters, as the API takes them.
+    explanationUrl: (p) => "/api/explanations" + query({ model: p.model, image: p.image, method: p.method, class: p.classIndex, ...p.settings }),
+    similarityUrl: (p) => "/api/similarity" + query({ models: p.models, image: p.image, method: p.method, metric: p.metric, ...p.settings }),
 };

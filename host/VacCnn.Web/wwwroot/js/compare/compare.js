@@ -39,6 +39,8 @@ function readUrl() {
         complexity: q.get("x") === "gflops" ? "gflops" : "params",
         colormap: q.get("cmap") || "viridis",
         sort: q.get("sort") || "",
+        // Explainer settings that differ from their defaults, as "s.<name>=<number>" (e.g. s.samples=8).
+        settings: Object.fromEntries([...q.entries()].filter(([k, v]) => k.startsWith("s.") && v !== "" && isFinite(Number(v))).map(([k, v]) => [k.slice(2), Number(v)])),
     };
 }
 function writeUrl() {
@@ -55,6 +57,7 @@ function writeUrl() {
     if (state.complexity !== "params") q.set("x", state.complexity);
     if (state.colormap !== "viridis") q.set("cmap", state.colormap);
     if (state.sort) q.set("sort", state.sort);
+    for (const [k, v] of Object.entries(state.settings)) q.set("s." + k, String(v));
     history.replaceState(null, "", location.pathname + "?" + q.toString());
 }
 
@@ -90,7 +93,8 @@ function showError(e) {
 async function start() {
     const [overview, classes, explainers, metrics] = await Promise.allSettled(
         [api.overview(), api.classes(), api.explainers(), api.metrics()]);
-    if (overview.status === "fulfilled") data.overview = overview.value; else showError(overview.reason);
+    if (overview.status === "fulfilled") data.overview = overview.value;
+    else data.overview = await modelsFallback(overview.reason);
     if (classes.status === "fulfilled") data.classes = classes.value; else showError(classes.reason);
     if (explainers.status === "fulfilled") data.explainers = explainers.value; else showError(explainers.reason);
     if (metrics.status === "fulfilled") data.metrics = metrics.value; else showError(metrics.reason);
@@ -112,6 +116,16 @@ async function start() {
     document.body.dataset.compareReady = "true";
 }
 
+/** Without the analytics endpoints, the models page's JSON still gives the model list and overall accuracy. */
+async function modelsFallback(reason) {
+    showError(reason);
+    try {
+        const r = await api.models();
+        return { roots: [], models: r.models.map((m) => ({ id: m.id, name: m.name, family: m.family, parameters: (m.parametersMillions ?? 0) * 1e6,
+            gflops: m.gigaFlops ?? null, top1: m.top1 ?? null, top5: m.top5 ?? null, perRoot: {} })) };
+    } catch { return { roots: [], models: [] }; }
+}
+
 // ---------------------------------------------------------------- C: sidebar
 function buildSidebar() {
     document.querySelectorAll('input[name="task"]').forEach((r) => { r.checked = r.value === state.task; });
@@ -121,6 +135,7 @@ function buildSidebar() {
     const method = $("method");
     method.replaceChildren(...data.explainers.map((x) => el("option", { value: x.id, textContent: x.displayName, selected: x.id === state.method })));
     $("method-description").textContent = data.explainers.find((x) => x.id === state.method)?.description ?? "";
+    renderSettings();
     $("metric").replaceChildren(...data.metrics.map((x) => el("option", { value: x.id, textContent: x.displayName, selected: x.id === state.metric, title: x.description ?? "" })));
     $("threshold").value = String(state.threshold);
     $("threshold-value").textContent = state.threshold.toFixed(2);
@@ -210,6 +225,19 @@ function bindControls() {
     $("method").addEventListener("change", () => {
         state.method = $("method").value;
         $("method-description").textContent = data.explainers.find((x) => x.id === state.method)?.description ?? "";
+        state.settings = {};
+        renderSettings();
+        changed({ task: true });
+    });
+    $("method-settings").addEventListener("change", (e) => {
+        const input = e.target;
+        if (!input.dataset.setting) return;
+        const value = Number(input.value);
+        const min = Number(input.min), max = Number(input.max);
+        if (input.value === "" || !isFinite(value) || value < min || value > max || value === Number(input.dataset.default)) {
+            delete state.settings[input.dataset.setting];
+            if (input.value === "" || !isFinite(value) || value < min || value > max) input.value = input.dataset.default;
+        } else state.settings[input.dataset.setting] = value;
         changed({ task: true });
     });
     $("metric").addEventListener("change", () => { state.metric = $("metric").value; changed({ similarity: true }); });
@@ -227,6 +255,17 @@ function bindControls() {
     document.querySelectorAll("[data-reset-zoom]").forEach((b) => b.addEventListener("click", () => Chart.getChart($(b.dataset.resetZoom))?.resetZoom()));
     document.querySelectorAll("#explain-table button.sort").forEach((b) => b.addEventListener("click", () => sortBy(b.dataset.sort)));
     $("table-search").addEventListener("input", filterRows);
+}
+
+/** Number inputs for the chosen method's settings (defaults from /api/explainers). */
+function renderSettings() {
+    const method = data.explainers.find((x) => x.id === state.method);
+    const known = new Set((method?.settings ?? []).map((x) => x.name));
+    for (const k of Object.keys(state.settings)) if (!known.has(k)) delete state.settings[k];
+    $("method-settings").replaceChildren(...(method?.settings ?? []).map((x) => el("label", { class: "setting", title: x.description ?? "" },
+        x.name,
+        el("input", { type: "number", min: String(x.min), max: String(x.max), step: "any", value: String(state.settings[x.name] ?? x.default),
+            dataset: { setting: x.name, default: String(x.default) }, "aria-label": `${x.name}: ${x.description ?? ""}` }))));
 }
 
 function setComplexityButtons() {
@@ -421,7 +460,7 @@ async function explainRow(row, signal) {
     const { model, image } = row.spec;
     const classIndex = state.task === "models-image" ? undefined : image.classIndex ?? undefined;
     try {
-        const result = await getWhenReady(api.explanationUrl({ model: model.id, image: image.id, method: state.method, classIndex }), {
+        const result = await getWhenReady(api.explanationUrl({ model: model.id, image: image.id, method: state.method, classIndex, settings: state.settings }), {
             signal,
             onProgress: (p, s) => {
                 row.status.textContent = s === "busy" ? "queue full, waiting…" : `${s}${p !== null ? " " + Math.round(p * 100) + " %" : ""}`;
@@ -562,7 +601,7 @@ async function renderSimilarity() {
     }
     $("similarity-status").textContent = "computing…";
     try {
-        const result = await getWhenReady(api.similarityUrl({ models: models.map((m) => m.id), image: state.image, method: state.method, metric: state.metric }),
+        const result = await getWhenReady(api.similarityUrl({ models: models.map((m) => m.id), image: state.image, method: state.method, metric: state.metric, settings: state.settings }),
             { onProgress: (p) => { if (token === similarityToken) $("similarity-status").textContent = `computing${p !== null ? " " + Math.round(p * 100) + " %" : "…"}`; } });
         if (token !== similarityToken) return;
         similarityData = result;
