@@ -439,7 +439,7 @@ async function makeRow(spec) {
     const cell = (cls, ...content) => el("td", { class: cls }, ...content);
     const heat = el("canvas", { class: "map", width: 150, height: 150, "aria-label": "heatmap with contours" });
     const filtered = el("canvas", { class: "map", width: 150, height: 150, "aria-label": "salient region" });
-    const hist = el("canvas", { class: "hist", width: 150, height: 80, "aria-label": "colour histogram of the salient region" });
+    const hist = el("canvas", { class: "hist", width: 108, height: 64, "aria-label": "colour histogram of the salient region" });
     const progress = el("progress", { max: 1 });
     const status = el("span", { class: "hint", textContent: "queued" });
     const tr = el("tr", { dataset: { model: model.id, image: image.id, status: "pending" } },
@@ -471,7 +471,7 @@ async function explainRow(row, signal) {
         const [mapJson, img] = await Promise.all([getJson(result.mapUrl, signal), maps.loadImage(api.imageFile(image.id))]);
         if (signal.aborted) return;
         const map = maps.decodeMap(mapJson);
-        const [w, h] = maps.fitSize(img.naturalWidth, img.naturalHeight, 150);
+        const [w, h] = maps.fitSize(img.naturalWidth, img.naturalHeight, 108);
         row.prepared = maps.prepare(img, map, w, h);
         row.values.confidence = result.predictedProbability ?? result.probability ?? null;
         const cells = row.tr.children;
@@ -497,7 +497,7 @@ function drawRow(row) {
     if (!row.prepared) return;
     maps.drawHeatmap(row.heat, row.prepared, state.threshold, state.colormap);
     maps.drawFiltered(row.filtered, row.prepared, state.threshold);
-    if (!$("explain-table").classList.contains("no-histogram")) maps.drawHistogram(row.hist, maps.histogram(row.prepared, state.threshold));
+    if (!$("explain-table").classList.contains("no-histogram")) maps.drawHistogram(row.hist, maps.histogram(row.prepared, state.threshold), 108, 64);
 }
 
 function redrawMaps() {
