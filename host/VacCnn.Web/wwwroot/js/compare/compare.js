@@ -387,7 +387,7 @@ async function renderTask() {
         $("d-status").textContent = task.hint;
         $("explain-wrap").hidden = true;
         $("examples").hidden = false;
-        renderExamples(signal);
+        renderExamples();
         return;
     }
     $("examples").hidden = true;
@@ -533,43 +533,52 @@ function filterRows() {
     rows.forEach((r) => { r.tr.hidden = Boolean(term) && !r.tr.textContent.toLowerCase().includes(term); });
 }
 
-/** Before a task: one example per explanation method (the cheapest model on one image), with its one-line description. */
-let examplesStarted = false;
-async function renderExamples(signal) {
-    if (examplesStarted) { examples.forEach((ex) => ex.prepared && maps.drawHeatmap(ex.canvas, ex.prepared, state.threshold, state.colormap)); return; }
-    examplesStarted = true;
-    const model = [...evaluated()].sort((a, b) => (a.gflops ?? 0) - (b.gflops ?? 0))[0] ?? data.overview.models[0];
-    const box = $("examples");
-    box.replaceChildren(el("p", { class: "hint", textContent: "How each method explains a prediction (an example; select a task in the sidebar to explain your own):" }));
-    let image = null;
-    if (model) {
-        const table = [...(await modelClasses(model.id)).values()].sort((a, b) => b.top1 - a.top1 || a.index - b.index);
-        for (const c of table.slice(0, 5)) { image = (await imagesOf(c.index))[0]; if (image) break; }
+/**
+ * Before a task: one example per explanation method (the cheapest evaluated model on one of its best-recognised
+ * images), with its one-line description. Computed one at a time and only while no task is shown, so the examples
+ * never crowd the user's own explanations out of the server's queue.
+ */
+let examplesBuilt = false, examplesRunning = false, exampleSubject = null;
+async function renderExamples() {
+    if (!examplesBuilt) {
+        examplesBuilt = true;
+        const model = [...evaluated()].sort((a, b) => (a.gflops ?? 0) - (b.gflops ?? 0))[0] ?? null;
+        const box = $("examples");
+        box.replaceChildren(el("p", { class: "hint", textContent: "How each method explains a prediction (an example; choose a task in the sidebar to explain your own):" }));
+        let image = null;
+        if (model) {
+            const table = [...(await modelClasses(model.id)).values()].sort((a, b) => b.top1 - a.top1 || a.index - b.index);
+            for (const c of table.slice(0, 5)) { image = (await imagesOf(c.index))[0]; if (image) break; }
+        }
+        const img = image ? await maps.loadImage(api.imageFile(image.id)).catch(() => null) : null;
+        exampleSubject = model && img ? { model, image, img } : null;
+        examples = data.explainers.map((x) => {
+            const canvas = el("canvas", { class: "map", width: 120, height: 120, hidden: true });
+            const status = el("span", { class: "hint", textContent: exampleSubject ? "waiting…" : "" });
+            box.append(el("figure", { class: "example", dataset: { method: x.id } }, canvas, status,
+                el("figcaption", {}, el("strong", { textContent: x.displayName }), " — ", x.description ?? "")));
+            return { method: x, canvas, status, prepared: null };
+        });
     }
-    examples = data.explainers.map((x) => {
-        const canvas = el("canvas", { class: "map", width: 120, height: 120, hidden: true });
-        const status = el("span", { class: "hint", textContent: image ? "computing…" : "" });
-        box.append(el("figure", { class: "example", dataset: { method: x.id } }, canvas, status,
-            el("figcaption", {}, el("strong", { textContent: x.displayName }), " — ", x.description ?? "")));
-        return { method: x, canvas, status, prepared: null };
-    });
-    if (!model || !image) return;
-    const img = await maps.loadImage(api.imageFile(image.id)).catch(() => null);
-    if (!img) return;
-    for (const ex of examples) {
-        // One at a time: examples must not crowd out the user's own task in the explanation queue.
-        if (signal.aborted && !$("examples").hidden) break;
-        try {
-            const result = await getWhenReady(api.explanationUrl({ model: model.id, image: image.id, method: ex.method.id }),
-                { onProgress: (p, s) => { ex.status.textContent = `${s}${p !== null ? " " + Math.round(p * 100) + " %" : ""}`; } });
-            const map = maps.decodeMap(await getJson(result.mapUrl));
-            const [w, h] = maps.fitSize(img.naturalWidth, img.naturalHeight, 120);
-            ex.prepared = maps.prepare(img, map, w, h);
-            ex.canvas.hidden = false;
-            ex.status.textContent = `${model.name}, ${result.className ?? ""}`;
-            maps.drawHeatmap(ex.canvas, ex.prepared, state.threshold, state.colormap);
-        } catch (e) { ex.status.textContent = e.message; }
-    }
+    if (examplesRunning || !exampleSubject) return;
+    examplesRunning = true;
+    try {
+        const { model, image, img } = exampleSubject;
+        for (const ex of examples) {
+            if ($("examples").hidden) break;
+            if (ex.prepared) continue;
+            try {
+                const result = await getWhenReady(api.explanationUrl({ model: model.id, image: image.id, method: ex.method.id }),
+                    { onProgress: (p, s) => { ex.status.textContent = `${s}${p !== null ? " " + Math.round(p * 100) + " %" : ""}`; } });
+                const map = maps.decodeMap(await getJson(result.mapUrl));
+                const [w, h] = maps.fitSize(img.naturalWidth, img.naturalHeight, 120);
+                ex.prepared = maps.prepare(img, map, w, h);
+                ex.canvas.hidden = false;
+                ex.status.textContent = `${model.name} on “${result.className ?? image.file}”`;
+                maps.drawHeatmap(ex.canvas, ex.prepared, state.threshold, state.colormap);
+            } catch (e) { ex.status.textContent = e.message; ex.prepared = false; }
+        }
+    } finally { examplesRunning = false; }
 }
 
 // ---------------------------------------------------------------- E: supplemental
