@@ -91,7 +91,7 @@ export function drawHeatmap(canvas, prepared, threshold, colormap = "viridis", a
 function drawContours(ctx, map, threshold, w, h) {
     const level = cut(threshold);
     if (level <= 0 || level > 255) return;
-    const polygons = d3.contours().size([map.width, map.height]).thresholds([level])(Array.from(map.q));
+    const polygons = d3.contours().size([map.width, map.height]).thresholds([level])(map.q);
     const sx = w / map.width, sy = h / map.height;
     ctx.save();
     ctx.beginPath();
