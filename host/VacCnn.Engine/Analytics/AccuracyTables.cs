@@ -65,22 +65,22 @@ public static class ClassComparison
     public const string RangeRule =
         "range(c) = max over models of top-1 accuracy on c − min over models. Diverging: the 3 classes with the largest range " +
         "(ties: larger population standard deviation, then lower class index). Parallel: of the remaining classes, the 3 with " +
-        "the smallest range (ties: higher mean accuracy, then lower class index). Only classes with images in every model's run count.";
+        "the smallest range (ties: higher mean accuracy, then lower class index). Only classes with images in every model's run count; statistics are compared to 1e-9.";
 
     /// <summary>How <see cref="Average"/> picks.</summary>
     public const string AverageRule =
         "mean(c) = mean over models of top-1 accuracy on c. Highest: the 3 classes with the largest mean (ties: smaller range, " +
         "then lower class index). Lowest: of the remaining classes, the 3 with the smallest mean (ties: smaller range, then lower " +
-        "class index). Only classes with images in every model's run count.";
+        "class index). Only classes with images in every model's run count; statistics are compared to 1e-9.";
 
     /// <summary>The 3 most diverging and 3 most parallel classes (fewer when fewer classes are shared).</summary>
     public static IReadOnlyList<ComparedClass> Range(IReadOnlyList<ModelAccuracy> models, int perKind = 3)
     {
         var stats = Shared(models);
-        var diverging = stats.OrderByDescending(s => s.Range).ThenByDescending(s => s.StdDev).ThenBy(s => s.Index).Take(perKind).ToList();
+        var diverging = stats.OrderByDescending(s => Key(s.Range)).ThenByDescending(s => Key(s.StdDev)).ThenBy(s => s.Index).Take(perKind).ToList();
         var taken = diverging.Select(s => s.Index).ToHashSet();
         var parallel = stats.Where(s => !taken.Contains(s.Index))
-            .OrderBy(s => s.Range).ThenByDescending(s => s.Mean).ThenBy(s => s.Index).Take(perKind);
+            .OrderBy(s => Key(s.Range)).ThenByDescending(s => Key(s.Mean)).ThenBy(s => s.Index).Take(perKind);
         return [.. diverging.Select(s => s with { Kind = "diverging" }), .. parallel.Select(s => s with { Kind = "parallel" })];
     }
 
@@ -88,12 +88,15 @@ public static class ClassComparison
     public static IReadOnlyList<ComparedClass> Average(IReadOnlyList<ModelAccuracy> models, int perKind = 3)
     {
         var stats = Shared(models);
-        var highest = stats.OrderByDescending(s => s.Mean).ThenBy(s => s.Range).ThenBy(s => s.Index).Take(perKind).ToList();
+        var highest = stats.OrderByDescending(s => Key(s.Mean)).ThenBy(s => Key(s.Range)).ThenBy(s => s.Index).Take(perKind).ToList();
         var taken = highest.Select(s => s.Index).ToHashSet();
         var lowest = stats.Where(s => !taken.Contains(s.Index))
-            .OrderBy(s => s.Mean).ThenBy(s => s.Range).ThenBy(s => s.Index).Take(perKind);
+            .OrderBy(s => Key(s.Mean)).ThenBy(s => Key(s.Range)).ThenBy(s => s.Index).Take(perKind);
         return [.. highest.Select(s => s with { Kind = "highest" }), .. lowest.Select(s => s with { Kind = "lowest" })];
     }
+
+    // Statistics are compared at 1e-9: the same accuracies in another model order must tie, whatever the rounding.
+    private static double Key(double v) => Math.Round(v, 9);
 
     /// <summary>Per shared class: every model's accuracy and their mean, range and standard deviation.</summary>
     public static IReadOnlyList<ComparedClass> Shared(IReadOnlyList<ModelAccuracy> models)
