@@ -15,6 +15,7 @@ public static class ApiEndpoints
         api.MapGet("/runs/{id}", (string id, VacCnnQueries q) =>
             q.Run(id) is { } run ? Results.Ok(run) : Results.NotFound(new { error = $"no run '{id}'" }));
         app.MapVacCnnExplanationApi();
+        api.MapAnalyticsApi();
         return app;
     }
 }
