@@ -130,7 +130,10 @@ public sealed class BrowserFixture : IAsyncLifetime
         page.SetDefaultTimeout(30_000);
         var errors = new List<string>();
         page.PageError += (_, e) => errors.Add(e);
-        page.Console += (_, m) => { if (m.Type == "error") errors.Add(m.Text); };
+        // Console "Failed to load resource" lines carry no URL: failed responses are recorded with theirs instead.
+        page.Console += (_, m) => { if (m.Type == "error" && !m.Text.StartsWith("Failed to load resource", StringComparison.Ordinal)) errors.Add(m.Text); };
+        // 429 (explanation queue full, retried after Retry-After) is expected behaviour, not an error.
+        page.Response += (_, r) => { if (r.Status >= 400 && r.Status != 429) errors.Add($"{r.Status} {r.Url}"); };
         PageErrors[page] = errors;
         return page;
     }

@@ -132,7 +132,8 @@ public sealed partial class ComparePageTests(BrowserFixture app)
         await page.Locator("#view-c").ScreenshotAsync(new() { Path = Shot("view-c-task.png") });
         await page.Locator("#view-d").ScreenshotAsync(new() { Path = Shot("view-d-explanations.png") });
         await page.Locator("#view-e").ScreenshotAsync(new() { Path = Shot("view-e-supplemental.png") });
-        await page.ScreenshotAsync(new() { Path = Shot("compare-use-case-1.png") });
+        await page.EvaluateAsync("() => window.scrollTo(0, 0)");
+        await page.ScreenshotAsync(new() { Path = Shot("compare-use-case-1.png"), FullPage = true });
         NoPageErrors(page);
     }
 
@@ -192,9 +193,14 @@ public sealed partial class ComparePageTests(BrowserFixture app)
     {
         var page = await OpenCompare("/Compare?task=models-image");
         var explainers = await app.Http.GetFromJsonAsync<JsonElement>("/api/explainers");
-        Assert.Equal(explainers.GetArrayLength(), await page.Locator("#examples figure.example").CountAsync());
+        await page.WaitForFunctionAsync("n => document.querySelectorAll('#examples figure.example').length === n", explainers.GetArrayLength());
+        // The first method's example is computed and drawn (the others follow one at a time).
+        string first = explainers[0].GetProperty("id").GetString()!;
+        await page.WaitForSelectorAsync($"#examples figure[data-method=\"{first}\"] canvas.map:not([hidden])", new() { Timeout = ExplainTimeoutMs });
+        Assert.False(await page.IsVisibleAsync("#explain-wrap"));
         foreach (var x in explainers.EnumerateArray())
             Assert.Contains(x.GetProperty("description").GetString()!, await page.Locator($"#examples figure[data-method=\"{x.GetProperty("id").GetString()}\"]").TextContentAsync());
+        await page.Locator("#view-d").ScreenshotAsync(new() { Path = Shot("view-d-examples.png") });
         NoPageErrors(page);
     }
 

@@ -20,6 +20,12 @@ const zoom = (mode) => ({
     limits: { x: { minRange: 3 } },
 });
 
+/** Legend entries cut to a readable length (full names stay in the tooltips). */
+function shortLabels(chart) {
+    return Chart.defaults.plugins.legend.labels.generateLabels(chart).map((l) => ({ ...l, text: short(l.text, 20) }));
+}
+const short = (text, n) => (text.length > n ? text.slice(0, n - 1) + "…" : text);
+
 function make(id, config) {
     const canvas = document.getElementById(id);
     Chart.getChart(canvas)?.destroy();
@@ -68,7 +74,7 @@ export function rootRadar(models, roots, pinned, onPick) {
         },
         options: {
             scales: { r: { min: 0, max: 1, ticks: { display: false }, pointLabels: { font: { size: 10 } } } },
-            plugins: { legend: { position: "right", labels: { boxWidth: 10, font: { size: 10 } } } },
+            plugins: { legend: { position: "right", maxWidth: 150, labels: { boxWidth: 10, font: { size: 10 }, generateLabels: shortLabels } } },
             onClick: (_, elements, chart) => {
                 if (!elements.length) return;
                 const e = elements[0];
@@ -129,7 +135,8 @@ export function distributionGraph(points, roots, onPick) {
 }
 
 /** E: the similarity matrix of the selected models' maps (one row and one column per model). */
-export function similarityMatrix(labels, matrix, colourOf) {
+export function similarityMatrix(names, matrix, colourOf) {
+    const labels = names.map((n, i) => `${i + 1}. ${short(n, 16)}`); // numbered: two long names may share a prefix
     const values = matrix.flat().filter((v) => typeof v === "number" && isFinite(v));
     const lo = Math.min(...values), hi = Math.max(...values);
     const norm = (v) => (hi > lo ? (v - lo) / (hi - lo) : 1);
@@ -151,7 +158,7 @@ export function similarityMatrix(labels, matrix, colourOf) {
             },
             plugins: {
                 legend: { display: false },
-                tooltip: { callbacks: { title: () => "", label: (c) => `${c.raw.y} vs ${c.raw.x}: ${Number(c.raw.v).toFixed(3)}` } },
+                tooltip: { callbacks: { title: () => "", label: (c) => `${names[labels.indexOf(c.raw.y)]} vs ${names[labels.indexOf(c.raw.x)]}: ${Number(c.raw.v).toFixed(3)}` } },
             },
         },
     });

@@ -591,9 +591,12 @@ function renderSupplemental() {
 
 async function renderOriginal() {
     const box = $("original");
-    if (!state.image) { box.replaceChildren(el("span", { class: "hint", textContent: "Pick an image in the sidebar." })); return; }
-    const image = await findImage(state.image);
-    box.replaceChildren(el("img", { src: api.imageFile(state.image), alt: image.file }),
+    let id = state.image;
+    // Single-model tasks explain several images: show the first one of the current class.
+    if (!id && state.task !== "models-image" && state.classes.length) id = (await imagesOf(state.classes[state.classes.length - 1]))[0]?.id ?? null;
+    if (!id) { box.replaceChildren(el("span", { class: "hint", textContent: "Pick an image in the sidebar." })); return; }
+    const image = await findImage(id);
+    box.replaceChildren(el("img", { src: api.imageFile(id), alt: image.file }),
         el("div", { class: "hint", textContent: `${image.file} · ${data.classByIndex.get(image.classIndex)?.name ?? ""}` }));
 }
 
