@@ -185,6 +185,25 @@ public sealed partial class ComparePageTests(BrowserFixture app)
         Assert.NotEqual(before, after);
         Assert.Empty(requests);
         Assert.Contains("threshold=0.70", page.Url);
+
+        // The salient share the browser draws matches the engine's own thresholding of the same map (the server's
+        // histogram counts pixels at full image resolution; the browser samples the map at display size).
+        var row = page.Locator("#explain-table tbody tr").First;
+        string image = (await row.GetAttributeAsync("data-image"))!;
+        double drawn = double.Parse((await row.GetAttributeAsync("data-salient-fraction"))!, CultureInfo.InvariantCulture);
+        string method = await MethodId("Grad-CAM");
+        string q = $"model={model}&image={Uri.EscapeDataString(image)}&method={method}&class=130";
+        var explanation = await app.Http.GetFromJsonAsync<JsonElement>("/api/explanations?" + q);
+        var histogram = await app.Http.GetFromJsonAsync<JsonElement>($"/api/histogram?{q}&threshold=0.7&bins=8");
+        double engine = histogram.GetProperty("pixels").GetDouble() / (explanation.GetProperty("width").GetDouble() * explanation.GetProperty("height").GetDouble());
+        Assert.True(engine > 0.005, $"only {engine:P2} of the image is salient at 0.7: the comparison would be empty");
+        Near(engine, drawn, 0.03);
+
+        // Keyboard: the slider moves with the arrow keys, still without a request.
+        await page.FocusAsync("#threshold");
+        await page.Keyboard.PressAsync("ArrowRight");
+        await page.WaitForFunctionAsync("() => document.getElementById('threshold-value').textContent === '0.71'");
+        Assert.Empty(requests);
         NoPageErrors(page);
     }
 

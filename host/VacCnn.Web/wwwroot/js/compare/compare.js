@@ -497,7 +497,9 @@ function drawRow(row) {
     if (!row.prepared) return;
     maps.drawHeatmap(row.heat, row.prepared, state.threshold, state.colormap);
     maps.drawFiltered(row.filtered, row.prepared, state.threshold);
-    if (!$("explain-table").classList.contains("no-histogram")) maps.drawHistogram(row.hist, maps.histogram(row.prepared, state.threshold), 108, 64);
+    const hist = maps.histogram(row.prepared, state.threshold);
+    row.tr.dataset.salientFraction = (hist.pixels / (row.prepared.w * row.prepared.h)).toFixed(4);
+    if (!$("explain-table").classList.contains("no-histogram")) maps.drawHistogram(row.hist, hist, 108, 64);
 }
 
 function redrawMaps() {
