@@ -42,6 +42,17 @@ public sealed partial class ComparePageTests(BrowserFixture app)
         int inRoot = classes.EnumerateArray().Count(c => c.GetProperty("root").GetString() == root && app.Wnids.Contains(c.GetProperty("wnid").GetString()!));
         Assert.Equal(inRoot, await Count(page, "chart-a4"));
 
+        // The complexity switch: x is parameters (millions), then GFLOPs, per model as the overview reports them.
+        var models = overview.GetProperty("models").EnumerateArray().ToDictionary(m => m.GetProperty("id").GetString()!);
+        foreach (var (button, field, scale) in new[] { ("#complexity-gflops", "gflops", 1.0), ("#complexity-params", "parameters", 1e6) })
+        {
+            await page.ClickAsync(button);
+            Assert.Equal("true", await page.GetAttributeAsync(button, "aria-pressed"));
+            var xs = await page.EvaluateAsync<JsonElement>("() => Chart.getChart(document.getElementById('chart-a1')).data.datasets[0].data.map(p => [p.id, p.x])");
+            foreach (var p in xs.EnumerateArray())
+                Assert.Equal(models[p[0].GetString()!].GetProperty(field).GetDouble() / scale, p[1].GetDouble(), 9);
+        }
+
         // Clicking another model's point in A1 pins it: the selector, the URL, A3's caption and the radar follow.
         string before = await page.InputValueAsync("#pin-model");
         string target = BrowserFixture.ModelIds.First(id => id != before);
@@ -120,6 +131,16 @@ public sealed partial class ComparePageTests(BrowserFixture app)
             "const d = c.data.datasets[0].data; return [[...new Set(d.map(p => p.x))], [...new Set(d.map(p => p.y))]]; }");
         Assert.Equal(BrowserFixture.ModelIds.Length, labels[0].Length);
         Assert.Equal(BrowserFixture.ModelIds.Length, labels[1].Length);
+
+        // E: "Range" and "Average of class accuracy": the classes the API picks for these models, a bar per model.
+        string ids = string.Join(",", BrowserFixture.ModelIds);
+        foreach (string kind in new[] { "range", "average" })
+        {
+            var answer = await app.Http.GetFromJsonAsync<JsonElement>($"/api/compare/{kind}?models={ids}");
+            int expectedClasses = answer.GetProperty("classes").GetArrayLength();
+            await page.WaitForFunctionAsync("([id, n]) => Chart.getChart(document.getElementById(id))?.data.labels.length === n", new object[] { "chart-" + kind, expectedClasses });
+            Assert.Equal(BrowserFixture.ModelIds.Length, await page.EvaluateAsync<int>("id => Chart.getChart(document.getElementById(id)).data.datasets.length", "chart-" + kind));
+        }
 
         // The URL holds the task: a reload restores the same rows.
         string url = page.Url;

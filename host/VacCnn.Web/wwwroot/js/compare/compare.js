@@ -643,15 +643,22 @@ async function renderCompareBars() {
     const ids = models.map((m) => m.id);
     if (ids.length < 2) {
         for (const id of ["chart-range", "chart-average"]) Chart.getChart($(id))?.destroy();
-        $("range-rule").textContent = $("average-rule").textContent = "(two or more evaluated models)";
+        $("range-status").textContent = $("average-status").textContent = "(two or more evaluated models)";
+        $("range-rule").textContent = $("average-rule").textContent = "";
         return;
     }
     const [range, average] = await Promise.allSettled([api.range(ids), api.average(ids)]);
     if (token !== barsToken) return;
-    if (range.status === "fulfilled") { charts.compareBars("chart-range", range.value.classes, models); $("range-rule").title = range.value.rule ?? ""; $("range-rule").textContent = ""; }
-    else $("range-rule").textContent = range.reason.message;
-    if (average.status === "fulfilled") { charts.compareBars("chart-average", average.value.classes, models); $("average-rule").title = average.value.rule ?? ""; $("average-rule").textContent = ""; }
-    else $("average-rule").textContent = average.reason.message;
+    for (const [name, answer] of [["range", range], ["average", average]]) {
+        if (answer.status === "fulfilled") {
+            charts.compareBars(`chart-${name}`, answer.value.classes, models);
+            $(`${name}-status`).textContent = "";
+            $(`${name}-rule`).textContent = answer.value.rule ?? "";
+        } else {
+            Chart.getChart($(`chart-${name}`))?.destroy();
+            $(`${name}-status`).textContent = answer.reason.message;
+        }
+    }
 }
 
 start().catch(showError);
