@@ -136,7 +136,7 @@ export function distributionGraph(points, roots, onPick) {
 
 /** E: the similarity matrix of the selected models' maps (one row and one column per model). */
 export function similarityMatrix(names, matrix, colourOf) {
-    const labels = names.map((n, i) => `${i + 1}. ${short(n, 16)}`); // numbered: two long names may share a prefix
+    const labels = names.map((_, i) => String(i + 1)); // numbers, listed with the full names under the chart
     const values = matrix.flat().filter((v) => typeof v === "number" && isFinite(v));
     const lo = Math.min(...values), hi = Math.max(...values);
     const norm = (v) => (hi > lo ? (v - lo) / (hi - lo) : 1);
@@ -153,8 +153,8 @@ export function similarityMatrix(names, matrix, colourOf) {
         }] },
         options: {
             scales: {
-                x: { type: "category", labels, offset: true, ticks: { font: { size: 9 }, maxRotation: 60 }, grid: { display: false } },
-                y: { type: "category", labels, offset: true, reverse: false, ticks: { font: { size: 9 } }, grid: { display: false } },
+                x: { type: "category", labels, offset: true, grid: { display: false } },
+                y: { type: "category", labels, offset: true, grid: { display: false } },
             },
             plugins: {
                 legend: { display: false },

@@ -609,6 +609,7 @@ async function renderSimilarity() {
     const models = selectedModels();
     similarityData = null;
     Chart.getChart($("chart-similarity"))?.destroy();
+    $("similarity-legend").replaceChildren();
     if (state.task !== "models-image" || models.length < 2 || !state.image) {
         $("similarity-status").textContent = "(several models on one image)";
         return;
@@ -625,8 +626,9 @@ async function renderSimilarity() {
 }
 function renderSimilarityChart() {
     if (!similarityData) return;
-    const labels = similarityData.models.map((id) => modelById(id)?.name ?? id);
-    charts.similarityMatrix(labels, similarityData.matrix, (v) => maps.colourOf(v, state.colormap));
+    const names = similarityData.models.map((id) => modelById(id)?.name ?? id);
+    charts.similarityMatrix(names, similarityData.matrix, (v) => maps.colourOf(v, state.colormap));
+    $("similarity-legend").replaceChildren(...names.map((n) => el("li", { textContent: n })));
 }
 
 async function renderClassScatter() {
