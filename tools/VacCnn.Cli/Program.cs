@@ -13,6 +13,8 @@ try
         "classify" => Commands.Classify(cli),
         "evaluate" => Commands.Evaluate(cli),
         "roots" => Commands.Roots(cli),
+        "graph" => AnalyticsCommands.Graph(cli),
+        "accuracy" => AnalyticsCommands.Accuracy(cli),
         "" or "help" when true => Commands.Help(),
         _ => throw new CliException($"unknown command '{cli.Verb}' (try: vaccnn help)"),
     };
