@@ -131,15 +131,16 @@ internal static class AnalyticsCommands
         return (store, ImageNetClasses.Load(ImageNetFolder(cli, runs)), runs);
     }
 
-    // --imagenet, else VacCnn__ImageNet, else the imagenet folder beside an evaluated image set (the demo layout).
+    // --imagenet, else VacCnn__ImageNet, else an imagenet folder beside the models or an evaluated image set (the demo layout).
     private static string ImageNetFolder(CliArgs cli, IReadOnlyList<RunInfo> runs)
     {
         string? given = cli.Get("--imagenet") ?? Environment.GetEnvironmentVariable("VacCnn__ImageNet");
         if (!string.IsNullOrWhiteSpace(given))
             return Directory.Exists(given) ? given : throw new CliException($"--imagenet '{given}' is not a folder");
-        foreach (var run in runs)
+        var near = new[] { cli.Get("--models") }.Concat(runs.Select(r => r.ImagesRoot)).OfType<string>();
+        foreach (string folder in near)
         {
-            string guess = Path.GetFullPath(Path.Combine(run.ImagesRoot, "..", "imagenet"));
+            string guess = Path.GetFullPath(Path.Combine(folder, "..", "imagenet"));
             if (File.Exists(Path.Combine(guess, ImageNetClasses.ClassIndexFile))) return guess;
         }
         throw new CliException("missing --imagenet DIR (class index and WordNet hierarchy)");
