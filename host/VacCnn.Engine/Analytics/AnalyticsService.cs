@@ -106,7 +106,10 @@ public sealed class AnalyticsService
     /// Returns the run's analytics, computing and storing them unless they exist. Idempotent: with the same inputs a
     /// second call (or a second job) only reads the stored result. Concurrent calls in one process compute once.
     /// </summary>
-    public ClassAnalytics GetOrCompute(RunInfo run, TsneOptions? options = null, Action<string>? progress = null)
+    /// <param name="run">A finished run.</param>
+    /// <param name="options">t-SNE settings (default: the paper's).</param>
+    /// <param name="progress">Called with (fraction done, what is being done) while computing.</param>
+    public ClassAnalytics GetOrCompute(RunInfo run, TsneOptions? options = null, Action<double, string>? progress = null)
     {
         options ??= TsneOptions.Default;
         options.Validate();
@@ -150,18 +153,20 @@ public sealed class AnalyticsService
     public Top1ByImage Top1(RunInfo run) =>
         _top1.GetOrAdd((run.RunId, run.UpdatedUtc), _ => Top1ByImage.FromPredictions(_store.GetPredictions(run.RunId)));
 
-    private ClassAnalytics Compute(RunInfo run, TsneOptions options, string key, Action<string>? progress)
+    private ClassAnalytics Compute(RunInfo run, TsneOptions options, string key, Action<double, string>? progress)
     {
         if (run.State != RunStates.Done) throw new InvalidOperationException($"run {run.RunId} ({run.ModelId}) is not finished");
         string confidence = _store.ConfidencePath(run.RunId);
         if (!File.Exists(confidence)) throw new FileNotFoundException($"run {run.RunId}: confidence matrix missing ({confidence})", confidence);
         var (labels, _) = Npy.ReadInts(_store.LabelsPath(run.RunId));
         var sw = System.Diagnostics.Stopwatch.StartNew();
-        var sums = ClassSums.FromNpy(confidence, labels, f => progress?.Invoke($"class distances {f:P0}"));
+        // The pass over the matrix is reported as the first 10 %, the t-SNE iterations as the rest.
+        var sums = ClassSums.FromNpy(confidence, labels, f => progress?.Invoke(0.1 * f, "class distances (Algorithm 1)"));
         var distances = ClassDistance.FromSums(sums);
         double scanSeconds = sw.Elapsed.TotalSeconds;
         int k = distances.Classes.Length;
-        var tsne = Tsne.Run(distances.Distances, k, options, (it, kl) => progress?.Invoke($"t-SNE iteration {it}/{options.Iterations}, KL {kl:F4}"));
+        var tsne = Tsne.Run(distances.Distances, k, options,
+            (it, kl) => progress?.Invoke(0.1 + 0.9 * it / options.Iterations, $"t-SNE iteration {it}/{options.Iterations}, KL {kl:F4}"));
         var confusions = distances.Classes.Select(c => Confusions.Of(sums, c, StoredConfusions).ToArray()).ToArray();
         _log($"{run.ModelId}: class graph of {k} classes ({distances.Missing.Length} without images), KL {tsne.Kl:F4}, " +
              $"scan {scanSeconds:F2} s, t-SNE {tsne.Seconds:F2} s");

@@ -28,20 +28,20 @@ public static class ClassDistance
         var present = Enumerable.Range(0, n).Where(c => sums.ImagesPerClass[c] > 0).ToArray();
         var missing = Enumerable.Range(0, n).Where(c => sums.ImagesPerClass[c] == 0).ToArray();
         int k = present.Length;
-        // One-sided D in double, then symmetrised into float.
-        var oneSided = new double[(long)k * k];
+        var inverse = present.Select(r => 1.0 / sums.ImagesPerClass[r]).ToArray();
+        var s = sums.ConfidenceSums;
+        var d = new float[(long)k * k];
+        // Upper triangle only: D[a,b] = D[b,a] = ((1 − mean P[·, b] over a's images) + (1 − mean P[·, a] over b's images)) / 2.
         for (int a = 0; a < k; a++)
         {
-            int r = present[a];
-            double count = sums.ImagesPerClass[r];
-            long row = (long)r * n;
-            for (int b = 0; b < k; b++)
-                if (a != b) oneSided[(long)a * k + b] = 1.0 - sums.ConfidenceSums[row + present[b]] / count;
+            long rowA = (long)present[a] * n;
+            for (int b = a + 1; b < k; b++)
+            {
+                double ab = 1 - s[rowA + present[b]] * inverse[a];
+                double ba = 1 - s[(long)present[b] * n + present[a]] * inverse[b];
+                d[(long)a * k + b] = d[(long)b * k + a] = (float)((ab + ba) / 2);
+            }
         }
-        var d = new float[(long)k * k];
-        for (int a = 0; a < k; a++)
-            for (int b = 0; b < k; b++)
-                d[(long)a * k + b] = (float)((oneSided[(long)a * k + b] + oneSided[(long)b * k + a]) / 2);
         return new ClassDistanceMatrix(n, present, missing, d);
     }
 

@@ -1,5 +1,7 @@
 using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 using VacCnn.Engine.Store;
 
 namespace VacCnn.Engine.Analytics;
@@ -19,9 +21,16 @@ public sealed class ClassSums
         if (classCount < 1) throw new ArgumentOutOfRangeException(nameof(classCount), "at least one class is needed");
         ClassCount = classCount;
         ImagesPerClass = new int[classCount];
-        ConfidenceSums = new float[(long)classCount * classCount];
+        _partials = [new float[(long)classCount * classCount], []];
+        ConfidenceSums = _partials[0];
         Top1Counts = new int[(long)classCount * classCount];
     }
+
+    // Rows are dealt to two accumulators by global row index, in blocks of 64 rows, and the two are added at the
+    // end: two cores each read whole rows (contiguous memory) without sharing an accumulator, and the result does not
+    // depend on the number of cores or on the chunk size.
+    private const int BlockShift = 6;
+    private readonly float[][] _partials;
 
     /// <summary>N, the number of classes (columns of P).</summary>
     public int ClassCount { get; }
@@ -37,7 +46,7 @@ public sealed class ClassSums
     /// float32 accumulators (the values are probabilities in [0, 1]; a class has at most a few thousand images, so the
     /// rounding error stays near 1e-5 in the worst case) keep the accumulator at 4 MB for N = 1000, which stays in cache.
     /// </remarks>
-    public float[] ConfidenceSums { get; }
+    public float[] ConfidenceSums { get; private set; }
 
     /// <summary>[N, N] row-major: [r, j] = number of images of class r whose top-1 prediction is j.</summary>
     public int[] Top1Counts { get; }
@@ -58,6 +67,7 @@ public sealed class ClassSums
             int rows = Math.Min(top1.Length, labels.Length - start);
             sums.AddChunk(probabilities, start * classCount, labels, start, rows, top1);
         }
+        sums.Complete();
         return sums;
     }
 
@@ -109,6 +119,7 @@ public sealed class ClassSums
             sums.AddChunk(buffers[b], 0, labels, start, rows, top1);
             progress?.Invoke((double)(start + rows) / m);
         }
+        sums.Complete();
         return sums;
     }
 
@@ -117,9 +128,7 @@ public sealed class ClassSums
 
     /// <summary>
     /// Adds <paramref name="rows"/> rows of <paramref name="data"/> (from <paramref name="dataOffset"/>) with the labels
-    /// from <paramref name="labelStart"/>. The work is split between cores by COLUMN range for the sums and by row
-    /// range for the arg-max, so every accumulator is written by one thread in row order: the result is the same
-    /// whatever the number of cores.
+    /// from <paramref name="labelStart"/>: each row once, into its block's accumulator, finding its top-1 on the way.
     /// </summary>
     private void AddChunk(float[] data, int dataOffset, int[] labels, int labelStart, int rows, int[] top1)
     {
@@ -129,19 +138,21 @@ public sealed class ClassSums
             int label = labels[labelStart + i];
             if ((uint)label >= (uint)n) throw new InvalidDataException($"label {label} of row {labelStart + i} is outside 0..{n - 1}");
         }
-        int workers = (long)rows * n < 1 << 16 ? 1 : Math.Min(Environment.ProcessorCount, 8);
-        Parallel.For(0, workers, new ParallelOptions { MaxDegreeOfParallelism = workers }, w =>
+        void Partition(int part)
         {
-            int c0 = (int)((long)n * w / workers), c1 = (int)((long)n * (w + 1) / workers);
+            var acc = _partials[part];
             for (int i = 0; i < rows; i++)
             {
+                if (((labelStart + i) >> BlockShift & 1) != part) continue;
                 int label = labels[labelStart + i];
-                var acc = ConfidenceSums.AsSpan(label * n + c0, c1 - c0);
-                TensorPrimitives.Add(acc, data.AsSpan(dataOffset + i * n + c0, c1 - c0), acc);
+                top1[i] = AddAndArgMax(acc.AsSpan(label * n, n), data.AsSpan(dataOffset + i * n, n));
             }
-            int r0 = (int)((long)rows * w / workers), r1 = (int)((long)rows * (w + 1) / workers);
-            for (int i = r0; i < r1; i++) top1[i] = TensorPrimitives.IndexOfMax(data.AsSpan(dataOffset + i * n, n));
-        });
+        }
+        // The second accumulator is needed as soon as a row lies beyond the first block.
+        if (labelStart + rows > 1 << BlockShift && _partials[1].Length == 0) _partials[1] = new float[(long)n * n];
+        if (_partials[1].Length == 0) Partition(0);
+        else if (Environment.ProcessorCount > 1 && (long)rows * n >= 1 << 16) Parallel.Invoke(() => Partition(0), () => Partition(1));
+        else { Partition(0); Partition(1); }
         for (int i = 0; i < rows; i++)
         {
             int label = labels[labelStart + i];
@@ -150,4 +161,56 @@ public sealed class ClassSums
         }
         Images += rows;
     }
+
+    // Adds the second accumulator into the first, once all rows are in.
+    private void Complete()
+    {
+        if (_partials[1].Length > 0) TensorPrimitives.Add(_partials[0], _partials[1], _partials[0]);
+        _partials[1] = [];
+        ConfidenceSums = _partials[0];
+    }
+
+    /// <summary>
+    /// acc += row, returning the index of the row's first maximum, in ONE read of the row (the pass is memory-bound:
+    /// touching each value once matters most). Each vector lane keeps its running maximum and where it was first
+    /// seen; the lanes are then merged, lower index first on ties. NaN is never the maximum; 0 when nothing is.
+    /// </summary>
+    internal static int AddAndArgMax(Span<float> acc, ReadOnlySpan<float> row)
+    {
+        int length = row.Length, i = 0;
+        ref float r = ref MemoryMarshal.GetReference(row);
+        ref float a = ref MemoryMarshal.GetReference(acc);
+        float best = float.NegativeInfinity;
+        int bestIndex = 0;
+        if (Vector256.IsHardwareAccelerated && length >= Vector256<float>.Count)
+        {
+            var vmax = Vector256.Create(float.NegativeInfinity);
+            var vidx = Vector256<int>.Zero;
+            var position = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7);
+            var step = Vector256.Create(Vector256<float>.Count);
+            for (; i <= length - Vector256<float>.Count; i += Vector256<float>.Count)
+            {
+                var v = Vector256.LoadUnsafe(ref r, (nuint)i);
+                (Vector256.LoadUnsafe(ref a, (nuint)i) + v).StoreUnsafe(ref a, (nuint)i);
+                var greater = Vector256.GreaterThan(v, vmax);
+                vmax = Vector256.ConditionalSelect(greater, v, vmax);
+                vidx = Vector256.ConditionalSelect(greater.AsInt32(), position, vidx);
+                position += step;
+            }
+            for (int k = 0; k < Vector256<float>.Count; k++)
+            {
+                float v = vmax.GetElement(k);
+                int at = vidx.GetElement(k);
+                if (v > best || (v == best && at < bestIndex)) { best = v; bestIndex = at; }
+            }
+        }
+        for (; i < length; i++)
+        {
+            float v = Unsafe.Add(ref r, i);
+            Unsafe.Add(ref a, i) += v;
+            if (v > best) { best = v; bestIndex = i; }
+        }
+        return bestIndex;
+    }
+
 }

@@ -72,7 +72,8 @@ public class ClassDistanceTests
     public void Streaming_from_the_stored_matrix_in_small_chunks_matches_the_paper_and_the_in_memory_pass()
     {
         int[] absent = [0, 40];
-        int n = 64;
+        int n = 70; // 1003 × 70 values: the in-memory pass runs its two partitions in parallel, the 37-row chunks do not
+
         var (p, labels) = RandomMatrix(1003, n, seed: 2, absent);
         using var dir = new TempDir();
         string path = dir.Combine("confidence.npy");
@@ -134,6 +135,28 @@ public class ClassDistanceTests
         Assert.Equal(1, sums.Top1Counts[2 * 4 + 0]);
         Assert.Equal(1, sums.Top1Counts[2 * 4 + 1]);
         Assert.Equal(0, sums.Top1Counts[2 * 4 + 2]);
+    }
+
+    [Theory]
+    [InlineData(1000, 517, 333)]   // equal maxima in different vector lanes: the first wins
+    [InlineData(1000, 8, 16)]      // equal maxima in the same lane
+    [InlineData(13, 12, 3)]        // maxima in the scalar tail and the vector part
+    [InlineData(1003, 1001, 1002)] // both in the tail
+    [InlineData(7, 6, 5)]          // no vector part at all
+    public void Fused_add_and_argmax_returns_the_first_maximum_and_adds_every_value(int length, int at1, int at2)
+    {
+        var rng = new Random(length + at1);
+        var row = Enumerable.Range(0, length).Select(_ => (float)rng.NextDouble()).ToArray();
+        row[at1] = row[at2] = 2f;
+        var acc = Enumerable.Range(0, length).Select(i => (float)i).ToArray();
+        int got = ClassSums.AddAndArgMax(acc, row);
+        Assert.Equal(Math.Min(at1, at2), got);
+        for (int i = 0; i < length; i++) Assert.Equal(i + row[i], acc[i]);
+
+        var nan = new float[length];
+        Array.Fill(nan, float.NaN);
+        nan[at2] = -1f;
+        Assert.Equal(at2, ClassSums.AddAndArgMax(new float[length], nan));
     }
 
     [Fact]
