@@ -358,6 +358,7 @@ public sealed class ExplanationApiTests(ExplanationWebFixture app)
         var service = app.Service;
         var maps = ExplanationWebFixture.ModelIds.Select(id => service.Cached(new ExplanationQuery(id, "n01608432_kite.JPEG", "gradcam"))!.Map).ToList();
         var ssim = service.Metrics.Single(x => x.Id == "ssim");
+        var direct = SimilarityMatrix.Compute(maps, ssim);
         for (int i = 0; i < 3; i++)
         {
             Assert.Equal(1.0, m[i][i]);
@@ -365,6 +366,7 @@ public sealed class ExplanationApiTests(ExplanationWebFixture app)
             {
                 Assert.Equal(m[i][j], m[j][i]);
                 Assert.InRange(m[i][j], 0, 1);
+                Assert.Equal(direct[i, j], m[i][j], 12);
                 if (i != j) Assert.Equal(ssim.Similarity(maps[i], maps[j]), m[i][j], 12);
             }
         }
