@@ -152,8 +152,9 @@ public sealed class ExplanationQueue : IDisposable
         {
             if (_jobs.TryGetValue(key, out var existing))
             {
+                // A job that just finished is returned too (its result is also in the cache by now).
                 bool stale = existing.State == ExplanationState.Failed && DateTime.UtcNow - existing.FailedUtc > _keepFailed;
-                if (!stale && existing.State != ExplanationState.Done) return new EnqueueAnswer(existing, false);
+                if (!stale) return new EnqueueAnswer(existing, false);
                 _jobs.TryRemove(key, out _);
             }
             if (_stop.IsCancellationRequested) return new EnqueueAnswer(null, false);
