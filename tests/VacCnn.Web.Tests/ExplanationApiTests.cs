@@ -21,6 +21,7 @@ public sealed class ExplanationWebFixture : IDisposable
     public const string Small = "mobilenet_v1_0.25_128_quant";
     public const string Goldfish = "n01443537_goldfish.JPEG";
     public const string Escape = "n01440764_escape.JPEG";
+    public const string Broken = "n01494475_broken.JPEG";
 
     private readonly TempDir _models = new("vaccnn-xweb-models");
     private readonly TempDir _images = new("vaccnn-xweb-images");
@@ -32,6 +33,8 @@ public sealed class ExplanationWebFixture : IDisposable
         foreach (string id in ModelIds) Directory.CreateSymbolicLink(_models.Combine(id), Path.Combine(TestPaths.Models, id));
         foreach (string name in new[] { Goldfish, "n02007558_flamingo.JPEG", "n01440764_tench.JPEG", "n01608432_kite.JPEG" })
             File.Copy(Path.Combine(TestPaths.ImageNetSamples, name), _images.Combine(name));
+        // A damaged photo of the set: the first 5000 bytes of a real JPEG (header intact, data cut off).
+        File.WriteAllBytes(_images.Combine(Broken), File.ReadAllBytes(Path.Combine(TestPaths.ImageNetSamples, Goldfish))[..5000]);
         File.Copy(Path.Combine(TestPaths.ImageNetSamples, "n01484850_great_white_shark.JPEG"), _outside.Combine("secret.JPEG"));
         File.CreateSymbolicLink(_images.Combine(Escape), _outside.Combine("secret.JPEG"));
         Factory = Create(capacity: 32, models: _models.Path, data: Data.Path);
@@ -130,7 +133,7 @@ public sealed class ExplanationApiTests(ExplanationWebFixture app)
         using var client = Client();
         var all = await Json(await client.GetAsync("/api/images"));
         var ids = all.EnumerateArray().Select(i => i.GetProperty("id").GetString()).ToList();
-        Assert.Equal(4, ids.Count); // the escaping symlink is labelled but not offered
+        Assert.Equal(5, ids.Count); // the escaping symlink is labelled but not offered
         Assert.DoesNotContain(ExplanationWebFixture.Escape, ids);
 
         var goldfish = Assert.Single((await Json(await client.GetAsync("/api/images?class=1"))).EnumerateArray());
@@ -271,6 +274,23 @@ public sealed class ExplanationApiTests(ExplanationWebFixture app)
     }
 
     [Fact]
+    public async Task A_damaged_image_fails_with_its_reason_and_the_host_keeps_serving()
+    {
+        using var client = Client();
+        string url = ExplainUrl(Small, ExplanationWebFixture.Broken, "gradcam");
+        var r = await UntilDone(client, url);
+        Assert.Equal(HttpStatusCode.InternalServerError, r.StatusCode);
+        var body = await Json(r);
+        Assert.Equal("failed", body.GetProperty("status").GetString());
+        Assert.Contains("truncated", body.GetProperty("error").GetString());
+        // The failure is reported (not re-queued) to the next requests for the same explanation, PNG and histogram alike.
+        Assert.Equal(HttpStatusCode.InternalServerError, (await client.GetAsync(url)).StatusCode);
+        var png = await client.GetAsync($"/api/explanations/png?model={Small}&image={ExplanationWebFixture.Broken}&method=gradcam");
+        Assert.Equal(HttpStatusCode.InternalServerError, png.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await UntilDone(client, ExplainUrl(Small, Goldfish, "gradcam"))).StatusCode);
+    }
+
+    [Fact]
     public async Task Raw_map_json_decodes_to_the_map_within_quantisation()
     {
         using var client = Client();
@@ -358,6 +378,7 @@ public sealed class ExplanationApiTests(ExplanationWebFixture app)
         var service = app.Service;
         var maps = ExplanationWebFixture.ModelIds.Select(id => service.Cached(new ExplanationQuery(id, "n01608432_kite.JPEG", "gradcam"))!.Map).ToList();
         var ssim = service.Metrics.Single(x => x.Id == "ssim");
+        var direct = SimilarityMatrix.Compute(maps, ssim);
         for (int i = 0; i < 3; i++)
         {
             Assert.Equal(1.0, m[i][i]);
@@ -365,6 +386,7 @@ public sealed class ExplanationApiTests(ExplanationWebFixture app)
             {
                 Assert.Equal(m[i][j], m[j][i]);
                 Assert.InRange(m[i][j], 0, 1);
+                Assert.Equal(direct[i, j], m[i][j], 12);
                 if (i != j) Assert.Equal(ssim.Similarity(maps[i], maps[j]), m[i][j], 12);
             }
         }

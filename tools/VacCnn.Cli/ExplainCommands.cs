@@ -11,6 +11,8 @@ namespace VacCnn.Cli;
 internal static class ExplainCommands
 {
     public const string Usage = """
+
+        Explanations (heatmap PNG with contours, .npy map; similarity matrix of several models' maps):
           vaccnn explain --models DIR --model ID --method ID [--class N] [--layer NAME] [--threshold T]
                  [--seed N] [--set NAME=VALUE]... [--colormap viridis|inferno|jet] IMAGE --out FILE.png [--map FILE.npy] [--json]
           vaccnn similarity --models DIR --model A --model B ... --method ID --metric ID [--class N] IMAGE [--json]

@@ -52,7 +52,9 @@ public sealed class ExplanationCache
     {
         _folder = folder;
         _budget = memoryBudgetBytes;
-        if (folder != null) AtomicFile.CleanupStale(folder);
+        if (folder == null) return;
+        try { AtomicFile.CleanupStale(folder); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { } // a read-only data folder still serves what it holds
     }
 
     /// <summary>The cached explanation, from memory or disk, or null. A damaged file counts as a miss (and is removed).</summary>

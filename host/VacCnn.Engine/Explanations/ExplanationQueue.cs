@@ -152,17 +152,26 @@ public sealed class ExplanationQueue : IDisposable
         {
             if (_jobs.TryGetValue(key, out var existing))
             {
+                // A job that just finished is returned too (its result is also in the cache by now).
                 bool stale = existing.State == ExplanationState.Failed && DateTime.UtcNow - existing.FailedUtc > _keepFailed;
-                if (!stale && existing.State != ExplanationState.Done) return new EnqueueAnswer(existing, false);
+                if (!stale) return new EnqueueAnswer(existing, false);
                 _jobs.TryRemove(key, out _);
             }
             if (_stop.IsCancellationRequested) return new EnqueueAnswer(null, false);
+            if (_jobs.Count > 4 * Capacity + 64) ForgetOldFailures();
             var job = new ExplanationJob(key, estimateKey, ++_sequence, work);
             if (!_channel.Writer.TryWrite(job)) return new EnqueueAnswer(null, false);
             Interlocked.Increment(ref _waiting);
             _jobs[key] = job;
             return new EnqueueAnswer(job, true);
         }
+    }
+
+    // Failures are kept only to be reported for a while; without this, many distinct failing requests would pile up.
+    private void ForgetOldFailures()
+    {
+        foreach (var (key, job) in _jobs)
+            if (job.State == ExplanationState.Failed && DateTime.UtcNow - job.FailedUtc > _keepFailed) _jobs.TryRemove(key, out _);
     }
 
     /// <summary>The pending or recently failed job for a key, or null.</summary>

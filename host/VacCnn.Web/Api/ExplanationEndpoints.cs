@@ -52,6 +52,7 @@ public static class ExplanationEndpoints
         catch (ExplanationRequestException e) when (e.Problem == RequestProblem.NotFound) { return Results.NotFound(new { error = e.Message }); }
         catch (ExplanationRequestException e) { return Results.BadRequest(new { error = e.Message }); }
         catch (InvalidDataException e) { return Results.UnprocessableEntity(new { error = e.Message }); } // an unreadable image file
+        catch (FileNotFoundException e) { return Results.NotFound(new { error = e.Message }); } // deleted while being served
     }
 
     private static async Task<IResult> GuardedAsync(Func<IResult> handler) => await Task.Run(() => Guarded(handler));
