@@ -154,7 +154,7 @@ export function similarityMatrix(names, matrix, colourOf) {
         options: {
             scales: {
                 x: { type: "category", labels, offset: true, grid: { display: false } },
-                y: { type: "category", labels, offset: true, grid: { display: false } },
+                y: { type: "category", labels, offset: true, reverse: true, grid: { display: false } }, // row 1 at the top, like a table
             },
             plugins: {
                 legend: { display: false },
