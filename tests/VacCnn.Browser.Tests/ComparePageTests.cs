@@ -124,6 +124,12 @@ public sealed partial class ComparePageTests(BrowserFixture app)
         Assert.Equal(Enumerable.Reverse(expected).ToList(), await RowModels(page));
         Assert.Contains("sort=overallAccuracy", page.Url);
 
+        // The search box keeps only the matching rows.
+        await page.FillAsync("#table-search", "squeezenet");
+        Assert.Equal(["squeezenet_v1.1_int8"], await page.EvaluateAsync<string[]>("() => [...document.querySelectorAll('#explain-table tbody tr:not([hidden])')].map(t => t.dataset.model)"));
+        await page.FillAsync("#table-search", "");
+        Assert.Equal(BrowserFixture.ModelIds.Length, await page.Locator("#explain-table tbody tr:not([hidden])").CountAsync());
+
         // E: the similarity matrix has one row and one column per selected model.
         await page.WaitForFunctionAsync("n => Chart.getChart(document.getElementById('chart-similarity'))?.data.datasets[0].data.length === n * n",
             BrowserFixture.ModelIds.Length, new() { Timeout = ExplainTimeoutMs });

@@ -192,8 +192,8 @@ async function renderImages() {
     if (state.classes[state.classes.length - 1] !== current) return;
     if (!images.length) { box.replaceChildren(el("p", { class: "hint", textContent: "No image of this class in the image set." })); return; }
     box.replaceChildren(...images.map((im) => el("button", {
-        type: "button", class: "thumb" + (im.id === state.image ? " selected" : ""), role: "option",
-        "aria-selected": String(im.id === state.image), dataset: { imageId: im.id }, title: im.file,
+        type: "button", class: "thumb" + (im.id === state.image ? " selected" : ""),
+        "aria-pressed": String(im.id === state.image), dataset: { imageId: im.id }, title: im.file,
     }, el("img", { src: api.imageThumb(im.id, 96), alt: im.file, width: 64, height: 64 }))));
 }
 
@@ -219,7 +219,7 @@ function bindControls() {
         const button = e.target.closest("button.thumb");
         if (!button) return;
         state.image = button.dataset.imageId;
-        for (const b of $("thumbs").children) { b.classList.toggle("selected", b === button); b.setAttribute("aria-selected", String(b === button)); }
+        for (const b of $("thumbs").children) { b.classList.toggle("selected", b === button); b.setAttribute("aria-pressed", String(b === button)); }
         changed({ task: true });
     });
     $("method").addEventListener("change", () => {
