@@ -195,6 +195,31 @@ public sealed partial class ComparePageTests(BrowserFixture app)
     }
 
     [Fact]
+    public async Task OneModelOnSeveralClassesShowsAPlaceholderWithProgressUntilEachMapArrives()
+    {
+        var page = await app.NewPage();
+        // Record every state a row goes through (set by the page as the API answers 202 queued/running, then 200).
+        await page.AddInitScriptAsync("window.__rowStates = []; new MutationObserver(ms => ms.forEach(m => " +
+            "window.__rowStates.push(m.target.dataset.status))).observe(document, { subtree: true, attributes: true, attributeFilter: ['data-status'] });");
+        // Grad-CAM++ with this model is explained by no other test, so nothing is cached yet.
+        string model = BrowserFixture.ModelIds[2];
+        await page.GotoAsync($"/Compare?task=model-classes&models={model}&classes=124,130&method={await MethodId("Grad-CAM++")}");
+        await page.WaitForSelectorAsync("body[data-compare-ready=true]");
+        await WaitForRows(page, 2);
+
+        var states = await page.EvaluateAsync<string[]>("() => window.__rowStates");
+        Assert.Contains(states, st => st is "queued" or "running");
+        Assert.Equal("done", states[^1]);
+        // One row per class: the first image of each (one image per class in this image set).
+        var images = await page.EvaluateAsync<string[]>("() => [...document.querySelectorAll('#explain-table tbody tr')].map(t => t.dataset.image)");
+        Assert.Equal(
+            app.ImageFiles.Where(f => f.StartsWith(BrowserFixture.CrayfishWnid, StringComparison.Ordinal) || f.StartsWith(BrowserFixture.FlamingoWnid, StringComparison.Ordinal)).Order(),
+            images.Order());
+        Assert.True(await page.Locator("#explain-table th.col-histogram").IsVisibleAsync());
+        NoPageErrors(page);
+    }
+
+    [Fact]
     public async Task ThresholdSliderRedrawsTheMapsWithoutANetworkRequest()
     {
         string model = BrowserFixture.ModelIds[0];
