@@ -127,7 +127,8 @@ public sealed class BrowserFixture : IAsyncLifetime
             ViewportSize = new ViewportSize { Width = 1366, Height = 768 },
         });
         var page = await context.NewPageAsync();
-        page.SetDefaultTimeout(30_000);
+        // Generous: in CI the other test assemblies share the two cores.
+        page.SetDefaultTimeout(90_000);
         var errors = new List<string>();
         page.PageError += (_, e) => errors.Add(e);
         // Console "Failed to load resource" lines carry no URL: failed responses are recorded with theirs instead.
