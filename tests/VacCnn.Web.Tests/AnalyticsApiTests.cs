@@ -177,6 +177,13 @@ public sealed class AnalyticsApiTests(WebAppFixture app)
             if (k > 0) Assert.True(rows[k - 1].GetProperty("top1").GetDouble() >= rows[k].GetProperty("top1").GetDouble());
         }
         await Get(client, "/api/models/no_such_model/classes", HttpStatusCode.NotFound);
+
+        // One root class's leaves (the bars of a pinned root): exactly the evaluated classes of that root.
+        var animals = await Get(client, $"/api/models/{Direct}/classes?root=animal");
+        var expected = stored.Labels.Distinct().Where(c => rows.Any(r => r.GetProperty("index").GetInt32() == c && r.GetProperty("root").GetString() == "animal")).Order();
+        Assert.Equal(expected, animals.GetProperty("classes").EnumerateArray().Select(c => c.GetProperty("index").GetInt32()).Order());
+        Assert.All(animals.GetProperty("classes").EnumerateArray(), c => Assert.Equal("animal", c.GetProperty("root").GetString()));
+        await Get(client, $"/api/models/{Direct}/classes?root=vegetable", HttpStatusCode.BadRequest);
     }
 
     [Fact]

@@ -62,7 +62,7 @@ internal static class AnalyticsCommands
         var queries = Queries(classes, analytics, chosen, cards);
         var ids = chosen.Select(r => r.ModelId).ToList();
         var overview = queries.Overview();
-        var perModel = ids.Select(queries.ModelClasses).ToList();
+        var perModel = ids.Select(id => queries.ModelClasses(id)).ToList();
         ComparisonView? range = null, average = null;
         AgreementView? agreement = null;
         string? agreementProblem = null;

@@ -99,15 +99,17 @@ public sealed class AnalyticsQueries(ImageNetClasses classes, AnalyticsService a
         return new OverviewView(RootClasses.Names, rows);
     }
 
-    /// <summary>Per-class (and per-root) accuracy of one model.</summary>
-    public ModelClassesView ModelClasses(string modelId)
+    /// <summary>Per-class (and per-root) accuracy of one model; only the leaves of <paramref name="root"/> when given.</summary>
+    public ModelClassesView ModelClasses(string modelId, string? root = null)
     {
         var m = Model(modelId);
+        if (root != null && !RootClasses.Names.Contains(root))
+            throw new ArgumentException($"unknown root class '{root}' (one of: {string.Join(", ", RootClasses.Names)})");
         if (Done(m) is not { } run) return new ModelClassesView(m.Id, AnalyticsStatus.NotEvaluated, m.Run?.RunId, [], []);
         var acc = analytics.Accuracy(run);
         var roots = RootClasses.Names.Where(acc.PerRoot.ContainsKey)
             .Select(r => new RootAccuracyView(r, acc.PerRoot[r].Images, acc.PerRoot[r].Top1, acc.PerRoot[r].Top5)).ToList();
-        var rows = acc.PerClass.Where(c => c.Index < classes.Classes.Count).Select(c =>
+        var rows = acc.PerClass.Where(c => c.Index < classes.Classes.Count && (root == null || classes.Classes[c.Index].Root == root)).Select(c =>
         {
             var cls = classes.Classes[c.Index];
             return new ClassAccuracyView(c.Index, cls.Wnid, cls.Label, cls.Root, c.Images, c.Top1, c.Top5);

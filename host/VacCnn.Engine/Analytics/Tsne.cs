@@ -83,7 +83,11 @@ public static class Tsne
 {
     /// <summary>Embeds n points given their [n, n] symmetric distance matrix.</summary>
     public static TsneResult Run(float[] distances, int n, TsneOptions? options = null, Action<int, double>? progress = null,
-        CancellationToken cancellationToken = default)
+        CancellationToken cancellationToken = default) => Run(distances, n, options, progress, cancellationToken, workers: null);
+
+    /// <summary><see cref="Run(float[], int, TsneOptions?, Action{int, double}?, CancellationToken)"/> on a chosen number of threads.</summary>
+    internal static TsneResult Run(float[] distances, int n, TsneOptions? options, Action<int, double>? progress,
+        CancellationToken cancellationToken, int? workers)
     {
         var o = options ?? TsneOptions.Default;
         o.Validate();
@@ -104,7 +108,7 @@ public static class Tsne
         var y = new float[n];
         for (int i = 0; i < n; i++) { x[i] = (float)normal.Sample(); y[i] = (float)normal.Sample(); }
 
-        using var state = new Workspace(n);
+        using var state = new Workspace(n, workers);
         var ux = new float[n]; var uy = new float[n];
         var gainX = new float[n]; var gainY = new float[n];
         Array.Fill(gainX, 1f); Array.Fill(gainY, 1f);
@@ -183,13 +187,13 @@ public static class Tsne
     }
 
     /// <summary>Per-thread scratch rows and the per-row partial sums of one iteration.</summary>
-    internal sealed class Workspace(int n) : IDisposable
+    internal sealed class Workspace(int n, int? workers = null) : IDisposable
     {
         public readonly float[] GradX = new float[n], GradY = new float[n];
         public readonly double[] RowZ = new double[n], RowKl = new double[n];
         public readonly float[] Ax = new float[n], Ay = new float[n], Rx = new float[n], Ry = new float[n];
         public readonly ThreadLocal<float[][]> Scratch = new(() => [new float[n], new float[n], new float[n], new float[n]]);
-        public int Workers { get; } = Math.Max(1, Math.Min(Environment.ProcessorCount, n / 32));
+        public int Workers { get; } = workers ?? Math.Max(1, Math.Min(Environment.ProcessorCount, n / 32));
         public void Dispose() => Scratch.Dispose();
     }
 

@@ -36,7 +36,8 @@ public static class AnalyticsEndpoints
     {
         api.MapGet("/classes", (AnalyticsQueries q) => Results.Ok(q.Classes()));
         api.MapGet("/overview", (AnalyticsQueries q) => Results.Ok(q.Overview()));
-        api.MapGet("/models/{id}/classes", (string id, AnalyticsQueries q) => Answer(() => q.ModelClasses(id)));
+        api.MapGet("/models/{id}/classes", (string id, string? root, AnalyticsQueries q) =>
+            Answer(() => q.ModelClasses(id, string.IsNullOrWhiteSpace(root) ? null : root)));
         api.MapGet("/models/{id}/graph", (string id, AnalyticsQueries q) => Answer(() => q.Graph(id)));
         api.MapGet("/models/{id}/confusions", (string id, [FromQuery(Name = "class")] string? cls, string? top, AnalyticsQueries q) =>
             Answer(() => q.ConfusionsOf(id, Int(cls, "class", null), Int(top, "top", 5))));

@@ -171,6 +171,12 @@ public class TsneTests
         Assert.Equal(a.Kl, b.Kl);
         var c = Tsne.Run(d, 80, o with { Seed = 1 });
         Assert.NotEqual(a.X, c.X);
+
+        // The same on one thread or three: no sum depends on how rows are split between threads.
+        var single = Tsne.Run(d, 80, o, null, default, workers: 1);
+        var three = Tsne.Run(d, 80, o, null, default, workers: 3);
+        Assert.Equal(a.X, single.X);
+        Assert.Equal(a.Y, three.Y);
     }
 
     [Fact]
