@@ -107,10 +107,27 @@ export function classBars(id, classes, colour, onPick) {
     });
 }
 
+/**
+ * Initial window of one axis: the 2nd–98th percentile, padded, so that a few far-flung classes (t-SNE leaves some)
+ * do not squeeze the rest into a line; the whole range when it is not much wider. Zooming out or panning reaches all.
+ */
+export function robustRange(values) {
+    const v = [...values].sort((a, b) => a - b);
+    if (v.length < 10) return null;
+    const lo = v[Math.floor(v.length * 0.02)], hi = v[Math.ceil(v.length * 0.98) - 1];
+    const pad = (hi - lo) * 0.15 || 1;
+    const full = v[v.length - 1] - v[0];
+    if (full <= (hi - lo + 2 * pad) * 1.5) return null;
+    return { min: lo - pad, max: hi + pad };
+}
+
 /** B: the t-SNE distribution graph, one dataset per root class; hover shows the class, click selects it. */
 export function distributionGraph(points, roots, onPick) {
     const byRoot = roots.map((r) => points.filter((p) => p.root === r));
-    return make("chart-b", {
+    const xr = robustRange(points.map((p) => p.x)), yr = robustRange(points.map((p) => p.y));
+    const inside = (p) => (!xr || (p.x >= xr.min && p.x <= xr.max)) && (!yr || (p.y >= yr.min && p.y <= yr.max));
+    const outside = points.filter((p) => !inside(p)).length;
+    return [outside, make("chart-b", {
         type: "scatter",
         data: {
             datasets: roots.map((r, i) => ({
@@ -119,7 +136,7 @@ export function distributionGraph(points, roots, onPick) {
             })).filter((d) => d.data.length > 0),
         },
         options: {
-            scales: { x: { display: false }, y: { display: false } },
+            scales: { x: { display: false, ...(xr ?? {}) }, y: { display: false, ...(yr ?? {}) } },
             plugins: {
                 legend: { position: "right", labels: { boxWidth: 10 } },
                 zoom: { ...zoom("xy"), limits: {} },
@@ -131,7 +148,7 @@ export function distributionGraph(points, roots, onPick) {
                 onPick(chart.data.datasets[e.datasetIndex].data[e.index].index);
             },
         },
-    });
+    })];
 }
 
 /** E: the similarity matrix of the selected models' maps (one row and one column per model). */

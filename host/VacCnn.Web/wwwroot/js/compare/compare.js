@@ -339,9 +339,10 @@ async function renderGraph() {
         try { graph = await api.graph(model.id); } catch (e) { $("b-status").textContent = e.message; return; }
         if (token !== graphToken) return;
         if (graph.status === "ready") {
+            const [outside] = charts.distributionGraph(graph.points, data.overview.roots, (i) => selectClass(i));
             $("b-status").textContent = `${graph.points.length} classes · KL ${Number(graph.kl).toFixed(3)} · perplexity ${graph.perplexity}` +
-                (graph.missing?.length ? ` · ${graph.missing.length} classes without images left out` : "");
-            charts.distributionGraph(graph.points, data.overview.roots, (i) => selectClass(i));
+                (graph.missing?.length ? ` · ${graph.missing.length} classes without images left out` : "") +
+                (outside ? ` · ${outside} outlying classes beyond the view (zoom out to see them)` : "");
             return;
         }
         if (graph.status === "not-evaluated") { $("b-status").textContent = "This model has not been evaluated yet (Admin page)."; Chart.getChart($("chart-b"))?.destroy(); return; }
