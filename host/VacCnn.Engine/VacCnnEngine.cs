@@ -1,3 +1,4 @@
+using VacCnn.Engine.Analytics;
 using VacCnn.Engine.Configuration;
 using VacCnn.Engine.Data;
 using VacCnn.Engine.Evaluation;
@@ -20,6 +21,7 @@ public sealed class VacCnnEngine : IDisposable
         Classes = classes;
         Store = store;
         Evaluation = evaluation;
+        Analytics = new AnalyticsService(store);
     }
 
     /// <summary>Effective options (plugins folder resolved).</summary>
@@ -34,6 +36,8 @@ public sealed class VacCnnEngine : IDisposable
     public ResultStore Store { get; }
     /// <summary>Evaluation (used by jobs and the CLI).</summary>
     public EvaluationService Evaluation { get; }
+    /// <summary>Class analytics of finished runs (distribution graph, confusions, accuracy tables), cached by fingerprint.</summary>
+    public AnalyticsService Analytics { get; }
 
     /// <summary>
     /// Validates <paramref name="options"/> and loads everything. Throws <see cref="OptionsValidationException"/> with

@@ -39,7 +39,7 @@ public sealed partial class WebHostTests(WebAppFixture app)
     public async Task PagesUseAStrictContentSecurityPolicy()
     {
         using var client = Client();
-        foreach (string path in new[] { "/", "/Admin", "/Plugins" })
+        foreach (string path in new[] { "/", "/Compare", "/Admin", "/Plugins" })
         {
             var response = await client.GetAsync(path);
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);

@@ -6,6 +6,8 @@ internal sealed record BenchOptions(string Shared, int ImageCount, bool Torch, H
     public string Models => Path.Combine(Shared, "models");
     public string Samples => Path.Combine(Shared, "imagenet-samples");
     public string ImageNet => Path.Combine(Shared, "imagenet");
+    /// <summary>Tiny sizes: only checks that a section runs (sections that support it).</summary>
+    public bool Quick { get; init; }
 
     public static BenchOptions Parse(string[] args)
     {
@@ -13,6 +15,7 @@ internal sealed record BenchOptions(string Shared, int ImageCount, bool Torch, H
         int count = 200;
         bool torch = true;
         var sections = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        bool quick = false;
         string cache = Path.Combine(Path.GetTempPath(), "vaccnn-torchvision-cache");
         for (int i = 0; i < args.Length; i++)
         {
@@ -23,11 +26,12 @@ internal sealed record BenchOptions(string Shared, int ImageCount, bool Torch, H
                 case "--no-torch": torch = false; break;
                 case "--section": sections.Add(args[++i]); break;
                 case "--torch-cache": cache = args[++i]; break;
+                case "--quick": quick = true; break;
                 default: throw new ArgumentException($"unknown option {args[i]}");
             }
         }
         if (sections.Count == 0) sections.Add("evaluation");
-        return new BenchOptions(Path.GetFullPath(shared), count, torch, sections, cache);
+        return new BenchOptions(Path.GetFullPath(shared), count, torch, sections, cache) { Quick = quick };
     }
 
     private static string FindShared()

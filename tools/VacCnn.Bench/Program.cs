@@ -7,4 +7,5 @@ var options = BenchOptions.Parse(args);
 Console.WriteLine($"VacCnn benchmark — {Environment.ProcessorCount} cores, .NET {Environment.Version}, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC");
 Console.WriteLine($"data: {options.Shared}, {options.ImageCount} images per measurement");
 if (options.Sections.Contains("evaluation")) new EvaluationBenchmark(options).Run();
+if (options.Sections.Contains("analytics")) new AnalyticsBenchmark(options).Run();
 return 0;

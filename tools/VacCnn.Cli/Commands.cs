@@ -24,17 +24,20 @@ internal static class Commands
               vaccnn classify --models DIR --model ID [--top K] IMAGE... [--json]
               vaccnn evaluate --models DIR --images DIR --data DIR [--model ID]... [--json]
               vaccnn roots --imagenet DIR [--json]
+              vaccnn graph --data DIR --model ID [--perplexity P --exaggeration E --learning-rate L --iterations N --seed S] [--json]
+              vaccnn accuracy --data DIR [--model ID]... [--models DIR] [--json]
 
             Common flags: --imagenet DIR (class index + WordNet; default: <models>/../imagenet),
               --plugins DIR (default: artifacts/plugins of this checkout), --device auto|cpu|cuda,
               --shard-size N, --batch-size N. Environment variables VacCnn__Models, VacCnn__Images,
               VacCnn__ImageNet, VacCnn__Data and VacCnn__Plugins give defaults for the flags.
             """);
+        Console.Out.WriteLine(ExplainCommands.Usage);
         return 0;
     }
 
     /// <summary>Options from flags, falling back to VacCnn__* environment variables.</summary>
-    private static VacCnnOptions OptionsFrom(CliArgs cli)
+    internal static VacCnnOptions OptionsFrom(CliArgs cli)
     {
         string Env(string key) => Environment.GetEnvironmentVariable("VacCnn__" + key) ?? "";
         var o = new VacCnnOptions
@@ -61,7 +64,7 @@ internal static class Commands
 
     private static void Log(string line) => Console.Error.WriteLine(line);
 
-    private static void RejectUnknown(CliArgs cli, params string[] extra)
+    internal static void RejectUnknown(CliArgs cli, params string[] extra)
     {
         var unknown = cli.UnknownFlags([.. CommonFlags, .. extra]).ToList();
         if (unknown.Count > 0) throw new CliException($"unknown option {unknown[0]}");
@@ -103,7 +106,7 @@ internal static class Commands
         return catalog.Plugins.Any(p => p.Error != null) ? 1 : 0;
     }
 
-    private static (PluginCatalog, ModelRegistry) LoadModels(VacCnnOptions o)
+    internal static (PluginCatalog, ModelRegistry) LoadModels(VacCnnOptions o)
     {
         RequireFolder(o.Models, "--models");
         var catalog = PluginCatalog.Load(o.Plugins);

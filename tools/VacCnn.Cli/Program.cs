@@ -13,6 +13,11 @@ try
         "classify" => Commands.Classify(cli),
         "evaluate" => Commands.Evaluate(cli),
         "roots" => Commands.Roots(cli),
+        "explain" => ExplainCommands.Explain(cli),
+        "similarity" => ExplainCommands.Similarity(cli),
+        "layers" => ExplainCommands.Layers(cli),
+        "graph" => AnalyticsCommands.Graph(cli),
+        "accuracy" => AnalyticsCommands.Accuracy(cli),
         "" or "help" when true => Commands.Help(),
         _ => throw new CliException($"unknown command '{cli.Verb}' (try: vaccnn help)"),
     };

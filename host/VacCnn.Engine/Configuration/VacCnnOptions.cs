@@ -37,6 +37,15 @@ public sealed class VacCnnOptions
     /// <summary>Images per inference batch.</summary>
     [Range(1, 1024)] public int BatchSize { get; set; } = 16;
 
+    /// <summary>Explanations that may wait for a worker; beyond this, requests are refused (HTTP 429) instead of queued.</summary>
+    [Range(1, 10_000)] public int ExplanationQueueCapacity { get; set; } = 32;
+
+    /// <summary>Explanations computed at once (each uses the model's own threads too).</summary>
+    [Range(1, 64)] public int ExplanationWorkers { get; set; } = 1;
+
+    /// <summary>Memory for recently used explanation maps, in MB (all finished maps are also kept on disk).</summary>
+    [Range(1, 65_536)] public int ExplanationCacheMegabytes { get; set; } = 128;
+
     /// <summary>
     /// Checks that the configured folders exist (and the data folder can be created), returning one clear message
     /// per problem; empty when all is well.
@@ -67,6 +76,9 @@ public sealed class VacCnnOptions
         }
         if (ShardSize < 1) problems.Add("VacCnn:ShardSize must be at least 1.");
         if (BatchSize < 1) problems.Add("VacCnn:BatchSize must be at least 1.");
+        if (ExplanationQueueCapacity is < 1 or > 10_000) problems.Add("VacCnn:ExplanationQueueCapacity must be from 1 to 10000.");
+        if (ExplanationWorkers is < 1 or > 64) problems.Add("VacCnn:ExplanationWorkers must be from 1 to 64.");
+        if (ExplanationCacheMegabytes is < 1 or > 65_536) problems.Add("VacCnn:ExplanationCacheMegabytes must be from 1 to 65536.");
         return problems;
     }
 }

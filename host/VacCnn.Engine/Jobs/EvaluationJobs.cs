@@ -1,4 +1,5 @@
 using Hangfire;
+using VacCnn.Engine.Analytics;
 using VacCnn.Engine.Data;
 using VacCnn.Engine.Evaluation;
 using VacCnn.Engine.Store;
@@ -28,13 +29,16 @@ public sealed class EvaluationJobs(EvaluationService evaluation, IBackgroundJobC
         return run.RunId;
     }
 
-    /// <summary>Runs one shard; the job that completes the last shard assembles the run's results.</summary>
+    /// <summary>
+    /// Runs one shard; the job that completes the last shard assembles the run's results and chains the class
+    /// analytics (shards finish in any order, so the chain starts from whichever job finalises the run).
+    /// </summary>
     [AutomaticRetry(Attempts = 2, OnAttemptsExceeded = AttemptsExceededAction.Fail)]
     [DisableConcurrentExecution(timeoutInSeconds: 10)]
     public void RunShard(string runId, int shard)
     {
         evaluation.RunShard(runId, shard);
-        evaluation.TryFinalize(runId);
+        if (evaluation.TryFinalize(runId)) AnalyticsJobs.Queue(jobs, runId);
     }
 
     /// <summary>Queues every shard of the run that is not done (or finalises a run whose shards are all done).</summary>
@@ -43,7 +47,7 @@ public sealed class EvaluationJobs(EvaluationService evaluation, IBackgroundJobC
         var pending = evaluation.Store.GetShards(runId).Where(s => s.State != RunStates.Done).ToList();
         foreach (var shard in pending)
             jobs.Enqueue<EvaluationJobs>(j => j.RunShard(runId, shard.Index));
-        if (pending.Count == 0) evaluation.TryFinalize(runId);
+        if (pending.Count == 0 && evaluation.TryFinalize(runId)) AnalyticsJobs.Queue(jobs, runId);
         return pending.Count;
     }
 }

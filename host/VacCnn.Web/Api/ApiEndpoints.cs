@@ -14,6 +14,8 @@ public static class ApiEndpoints
         api.MapGet("/runs", (VacCnnQueries q) => Results.Ok(q.Runs()));
         api.MapGet("/runs/{id}", (string id, VacCnnQueries q) =>
             q.Run(id) is { } run ? Results.Ok(run) : Results.NotFound(new { error = $"no run '{id}'" }));
+        app.MapVacCnnExplanationApi();
+        api.MapAnalyticsApi();
         return app;
     }
 }

@@ -7,6 +7,7 @@ using VacCnn.Engine.Configuration;
 using VacCnn.Engine.Evaluation;
 using VacCnn.Engine.Jobs;
 using VacCnn.Engine.Store;
+using VacCnn.Web.Api;
 using VacCnn.Web.Services;
 
 namespace VacCnn.Web.Hosting;
@@ -47,6 +48,8 @@ public static class VacCnnHosting
                 sp.GetRequiredService<IRecurringJobManager>(), line => logger.LogInformation("{Line}", line));
         });
         services.AddSingleton<VacCnnQueries>();
+        services.AddVacCnnExplanations();
+        services.AddVacCnnAnalytics();
 
         // The run records in the ResultStore are the source of truth, so the queue may live in memory:
         // RunRecovery re-queues unfinished shards and schedules at every start.

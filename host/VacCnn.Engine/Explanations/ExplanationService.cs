@@ -1,0 +1,232 @@
+using VacCnn.Contracts;
+using VacCnn.Engine.Data;
+
+namespace VacCnn.Engine.Explanations;
+
+/// <summary>An explanation request as it arrives (web query or test), before validation.</summary>
+/// <param name="Model">Model id.</param>
+/// <param name="Image">Image id: path relative to the images root.</param>
+/// <param name="Method">Explainer id.</param>
+/// <param name="ClassIndex">Class to explain; null = the model's prediction.</param>
+/// <param name="Layer">Target layer; null = the model's default.</param>
+/// <param name="Seed">Random seed of stochastic methods.</param>
+/// <param name="Settings">Explainer settings; missing ones take their defaults.</param>
+public sealed record ExplanationQuery(string? Model, string? Image, string? Method, int? ClassIndex = null, string? Layer = null,
+    int Seed = 0, IReadOnlyDictionary<string, double>? Settings = null);
+
+/// <summary>A validated request bound to an image file and a cache key.</summary>
+/// <param name="What">Model, method and explainer request.</param>
+/// <param name="ImageId">Image id.</param>
+/// <param name="ImagePath">The file (inside the images root).</param>
+/// <param name="Key">Cache key.</param>
+/// <param name="GroundTruth">The image's label, when it is a labelled image of the set.</param>
+public sealed record ExplanationTarget(ResolvedExplanation What, string ImageId, string ImagePath, string Key, LabeledImage? GroundTruth);
+
+/// <summary>Where a request stands.</summary>
+public enum OutcomeKind
+{
+    /// <summary>Finished (the result is attached).</summary>
+    Done,
+    /// <summary>Waiting for a worker.</summary>
+    Queued,
+    /// <summary>Being computed.</summary>
+    Running,
+    /// <summary>The computation failed (the error is attached).</summary>
+    Failed,
+    /// <summary>The queue is full: nothing was queued.</summary>
+    Full,
+}
+
+/// <summary>The answer to an explanation request.</summary>
+/// <param name="Kind">Done, pending, failed or refused.</param>
+/// <param name="Target">The validated request.</param>
+/// <param name="Result">The explanation when done.</param>
+/// <param name="Progress">Estimated fraction done (0..1).</param>
+/// <param name="RetryAfterMs">When to ask again, for pending or refused requests.</param>
+/// <param name="Error">Why it failed.</param>
+public sealed record ExplanationOutcome(OutcomeKind Kind, ExplanationTarget Target, ExplanationResult? Result, double Progress,
+    int RetryAfterMs, string? Error);
+
+/// <summary>The similarity matrix of several models' explanations of one image (Algorithm 2), or where it stands.</summary>
+/// <param name="Kind">Done when every map exists; else Queued/Running (some maps pending), Failed or Full.</param>
+/// <param name="Models">Model ids, in the order of the matrix rows.</param>
+/// <param name="Matrix">The L × L matrix when done.</param>
+/// <param name="Progress">Fraction of maps done (pending ones counted by their estimated progress).</param>
+/// <param name="RetryAfterMs">When to ask again.</param>
+/// <param name="Pending">Models whose maps are not ready.</param>
+/// <param name="Error">Why it failed (naming the model).</param>
+public sealed record SimilarityOutcome(OutcomeKind Kind, IReadOnlyList<string> Models, double[,]? Matrix, double Progress,
+    int RetryAfterMs, IReadOnlyList<string> Pending, string? Error);
+
+/// <summary>
+/// The explanation service shared by the web endpoints: validates requests, answers from the cache (memory, then
+/// disk) or queues the work on the bounded <see cref="ExplanationQueue"/>, and derives similarity matrices,
+/// histograms and pictures from finished maps. Every check on a request is cheap; computing happens on the queue's
+/// workers only.
+/// </summary>
+public sealed class ExplanationService : IDisposable
+{
+    /// <summary>Most models in one similarity request.</summary>
+    public const int MaxModels = 64;
+
+    private readonly Func<string, string> _modelFingerprint;
+    private readonly Lock _matrixGate = new();
+    private readonly Dictionary<string, double[,]> _matrices = new(StringComparer.Ordinal);
+
+    /// <summary>Wires the parts together; <paramref name="modelFingerprint"/> maps a model id to its content fingerprint.</summary>
+    public ExplanationService(ExplanationRunner runner, ImageLibrary images, ExplanationCache cache, ImageNetClasses classes,
+        IEnumerable<ISimilarityMetric> metrics, Func<string, string> modelFingerprint, int queueCapacity, int workers)
+    {
+        Runner = runner;
+        Images = images;
+        Cache = cache;
+        Classes = classes;
+        Metrics = metrics.ToList();
+        _modelFingerprint = modelFingerprint;
+        Queue = new ExplanationQueue(queueCapacity, workers);
+    }
+
+    /// <summary>The service over an engine's models, plugins, images and data folder, sized by its options.</summary>
+    public static ExplanationService Create(VacCnnEngine engine)
+    {
+        var o = engine.Options;
+        var runner = new ExplanationRunner(engine.Models, engine.Plugins.Explainers);
+        var images = new ImageLibrary(o.Images, engine.Classes, Path.Combine(o.Data, "thumbnails"));
+        var cache = new ExplanationCache(Path.Combine(o.Data, "explanations"), (long)o.ExplanationCacheMegabytes << 20);
+        return new ExplanationService(runner, images, cache, engine.Classes, engine.Plugins.Metrics, engine.Evaluation.ModelFingerprint,
+            o.ExplanationQueueCapacity, o.ExplanationWorkers);
+    }
+
+    /// <summary>Runs explanations.</summary>
+    public ExplanationRunner Runner { get; }
+    /// <summary>The image set.</summary>
+    public ImageLibrary Images { get; }
+    /// <summary>Finished explanations.</summary>
+    public ExplanationCache Cache { get; }
+    /// <summary>Pending work.</summary>
+    public ExplanationQueue Queue { get; }
+    /// <summary>Class names.</summary>
+    public ImageNetClasses Classes { get; }
+    /// <summary>Similarity metrics, by id.</summary>
+    public IReadOnlyList<ISimilarityMetric> Metrics { get; }
+
+    /// <summary>Validates a query: unknown model, method or image → <see cref="RequestProblem.NotFound"/>; bad class,
+    /// layer or settings → <see cref="RequestProblem.BadRequest"/>.</summary>
+    public ExplanationTarget Resolve(ExplanationQuery q)
+    {
+        var what = Runner.Resolve(q.Model, q.Method, q.ClassIndex, q.Layer, q.Seed, q.Settings);
+        if (string.IsNullOrEmpty(q.Image)) throw new ExplanationRequestException(RequestProblem.BadRequest, "missing parameter 'image'");
+        string path = Images.Resolve(q.Image)
+            ?? throw new ExplanationRequestException(RequestProblem.NotFound, $"no image '{q.Image}' in the image set");
+        string key = ExplanationKeys.For(_modelFingerprint(what.Model.Card.Id), ImageFiles.ContentFingerprint(path), what);
+        return new ExplanationTarget(what, q.Image, path, key, Images.Label(q.Image));
+    }
+
+    /// <summary>The explanation when cached; otherwise queues it (once, however often it is asked for) and says how far
+    /// it is, or that the queue is full.</summary>
+    public ExplanationOutcome Request(ExplanationQuery query) => Request(Resolve(query));
+
+    /// <summary><see cref="Request(ExplanationQuery)"/> for a validated target.</summary>
+    public ExplanationOutcome Request(ExplanationTarget target)
+    {
+        if (Cache.TryGet(target.Key) is { } cached) return new ExplanationOutcome(OutcomeKind.Done, target, cached, 1, 0, null);
+        var answer = Queue.Enqueue(target.Key, EstimateKey(target), token => Compute(target, token));
+        if (answer.Job is not { } job)
+            return new ExplanationOutcome(OutcomeKind.Full, target, null, 0, Queue.RetryAfterFullMs(),
+                $"the explanation queue is full ({Queue.Capacity} waiting); try again later");
+        return job.State switch
+        {
+            // Finished between the cache lookup and the queue lookup.
+            ExplanationState.Done => new ExplanationOutcome(OutcomeKind.Done, target, job.Completion.Result, 1, 0, null),
+            ExplanationState.Failed => new ExplanationOutcome(OutcomeKind.Failed, target, null, 0, 0, job.Error),
+            ExplanationState.Running => new ExplanationOutcome(OutcomeKind.Running, target, null, Queue.Progress(job), Queue.RetryAfterMs(job), null),
+            _ => new ExplanationOutcome(OutcomeKind.Queued, target, null, 0, Queue.RetryAfterMs(job), null),
+        };
+    }
+
+    /// <summary>The explanation if it is cached, else null (nothing is queued).</summary>
+    public ExplanationResult? Cached(ExplanationQuery query) => Cache.TryGet(Resolve(query).Key);
+
+    private static string EstimateKey(ExplanationTarget t) =>
+        $"{t.What.Model.Card.Id}\n{t.What.Explainer.Id}\n{t.What.CanonicalSettings}";
+
+    private ExplanationResult Compute(ExplanationTarget target, CancellationToken token)
+    {
+        // Another process (or an earlier identical job) may have finished it meanwhile.
+        if (Cache.TryGet(target.Key) is { } cached) return cached;
+        var result = Runner.Explain(target.What, target.ImagePath, target.Key, token);
+        Cache.Put(result);
+        return result;
+    }
+
+    /// <summary>
+    /// Algorithm 2 for one image: every model's map (queued when missing), then the L × L matrix of the metric. The
+    /// same class (or each model's own prediction), method, settings and seed for all; each model uses its default layer.
+    /// </summary>
+    public SimilarityOutcome Similarity(IReadOnlyList<string> modelIds, string? image, string? method, string? metricId,
+        int? classIndex = null, int seed = 0, IReadOnlyDictionary<string, double>? settings = null)
+    {
+        if (modelIds.Count == 0) throw new ExplanationRequestException(RequestProblem.BadRequest, "missing parameter 'models' (comma-separated model ids)");
+        if (modelIds.Count > MaxModels)
+            throw new ExplanationRequestException(RequestProblem.BadRequest, $"at most {MaxModels} models per request, got {modelIds.Count}");
+        if (modelIds.GroupBy(m => m, StringComparer.Ordinal).FirstOrDefault(g => g.Count() > 1) is { } dup)
+            throw new ExplanationRequestException(RequestProblem.BadRequest, $"model '{dup.Key}' is listed twice");
+        if (string.IsNullOrWhiteSpace(metricId)) throw new ExplanationRequestException(RequestProblem.BadRequest, "missing parameter 'metric'");
+        var metric = Metrics.FirstOrDefault(m => m.Id == metricId)
+            ?? throw new ExplanationRequestException(RequestProblem.NotFound,
+                $"no similarity metric '{metricId}'; known: {string.Join(", ", Metrics.Select(m => m.Id))}");
+        var targets = modelIds.Select(id => Resolve(new ExplanationQuery(id, image, method, classIndex, null, seed, settings))).ToList();
+
+        var outcomes = targets.Select(Request).ToList();
+        var pending = outcomes.Where(o => o.Kind != OutcomeKind.Done).Select(o => o.Target.What.Model.Card.Id).ToList();
+        double progress = outcomes.Average(o => o.Kind == OutcomeKind.Done ? 1 : o.Progress);
+        if (outcomes.FirstOrDefault(o => o.Kind == OutcomeKind.Failed) is { } failed)
+            return new SimilarityOutcome(OutcomeKind.Failed, modelIds, null, progress, 0, pending,
+                $"model '{failed.Target.What.Model.Card.Id}': {failed.Error}");
+        if (outcomes.FirstOrDefault(o => o.Kind == OutcomeKind.Full) is { } full)
+            return new SimilarityOutcome(OutcomeKind.Full, modelIds, null, progress, full.RetryAfterMs, pending, full.Error);
+        if (pending.Count > 0)
+        {
+            var kind = outcomes.Any(o => o.Kind == OutcomeKind.Running) ? OutcomeKind.Running : OutcomeKind.Queued;
+            return new SimilarityOutcome(kind, modelIds, null, progress, outcomes.Where(o => o.Kind != OutcomeKind.Done).Min(o => o.RetryAfterMs),
+                pending, null);
+        }
+        string matrixKey = metric.Id + "\n" + string.Join("\n", outcomes.Select(o => o.Target.Key));
+        double[,]? matrix;
+        lock (_matrixGate) _matrices.TryGetValue(matrixKey, out matrix);
+        if (matrix == null)
+        {
+            matrix = SimilarityMatrix.Compute(outcomes.Select(o => o.Result!.Map).ToList(), metric);
+            lock (_matrixGate)
+            {
+                if (_matrices.Count >= 256) _matrices.Clear(); // a small memo, not a store: recomputing is cheap
+                _matrices[matrixKey] = matrix;
+            }
+        }
+        return new SimilarityOutcome(OutcomeKind.Done, modelIds, matrix, 1, 0, [], null);
+    }
+
+    /// <summary>Colour histograms of the pixels of the image whose saliency is ≥ <paramref name="threshold"/>.</summary>
+    public ColorHistogram Histogram(ExplanationTarget target, ExplanationResult result, double threshold, int bins)
+    {
+        if (!(threshold is >= 0 and <= 1)) throw new ExplanationRequestException(RequestProblem.BadRequest, $"threshold must be in [0, 1], got {threshold}");
+        if (bins is < 1 or > 256) throw new ExplanationRequestException(RequestProblem.BadRequest, $"bins must be from 1 to 256, got {bins}");
+        using var image = ImageFiles.LoadRgb(target.ImagePath);
+        return ColorHistogram.Compute(image, result.Map, threshold, bins);
+    }
+
+    /// <summary>The heatmap with contours over the image (or the filtered image), as PNG.</summary>
+    public byte[] Picture(ExplanationTarget target, ExplanationResult result, HeatmapOptions options, bool filtered = false)
+    {
+        try { options.Validate(); }
+        catch (ArgumentException e) { throw new ExplanationRequestException(RequestProblem.BadRequest, e.Message); }
+        using var image = ImageFiles.LoadRgb(target.ImagePath);
+        return filtered ? HeatmapRenderer.FilteredPng(image, result.Map, options) : HeatmapRenderer.OverlayPng(image, result.Map, options);
+    }
+
+    /// <summary>Display name of a class index ("class N" when unknown).</summary>
+    public string ClassName(int index) => index >= 0 && index < Classes.Classes.Count ? Classes.Classes[index].Label : $"class {index}";
+
+    /// <summary>Stops the workers.</summary>
+    public void Dispose() => Queue.Dispose();
+}

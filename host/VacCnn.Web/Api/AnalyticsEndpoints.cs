@@ -1,0 +1,68 @@
+using System.Globalization;
+using Hangfire;
+using Microsoft.AspNetCore.Mvc;
+using VacCnn.Engine;
+using VacCnn.Engine.Analytics;
+using VacCnn.Engine.Jobs;
+
+namespace VacCnn.Web.Api;
+
+/// <summary>
+/// The analytics JSON API (README, "Analytics API"): classes, overview, per-class accuracy, the class distribution
+/// graph, the cross-model pickers, confusions and model agreement. Answers come from cached results (see
+/// <see cref="AnalyticsQueries"/>); a graph not computed yet is answered with status "pending" and queued.
+/// Unknown models are 404, bad parameters 400, both with <c>{error}</c>.
+/// </summary>
+public static class AnalyticsEndpoints
+{
+    /// <summary>Registers the analytics services and the Hangfire job they queue.</summary>
+    public static IServiceCollection AddVacCnnAnalytics(this IServiceCollection services)
+    {
+        services.AddSingleton(sp => sp.GetRequiredService<VacCnnEngine>().Analytics);
+        services.AddTransient<AnalyticsJobs>();
+        services.AddSingleton(sp => new CurrentRuns(sp.GetRequiredService<VacCnnEngine>(), sp.GetRequiredService<ImageSetProvider>()));
+        services.AddSingleton(sp =>
+        {
+            var engine = sp.GetRequiredService<VacCnnEngine>();
+            var current = sp.GetRequiredService<CurrentRuns>();
+            var jobs = sp.GetRequiredService<IBackgroundJobClient>();
+            return new AnalyticsQueries(engine.Classes, engine.Analytics, current.Models, run => AnalyticsJobs.Queue(jobs, run.RunId));
+        });
+        return services;
+    }
+
+    /// <summary>Maps the analytics endpoints under <paramref name="api"/> (the /api group).</summary>
+    public static RouteGroupBuilder MapAnalyticsApi(this RouteGroupBuilder api)
+    {
+        api.MapGet("/classes", (AnalyticsQueries q) => Results.Ok(q.Classes()));
+        api.MapGet("/overview", (AnalyticsQueries q) => Results.Ok(q.Overview()));
+        api.MapGet("/models/{id}/classes", (string id, string? root, AnalyticsQueries q) =>
+            Answer(() => q.ModelClasses(id, string.IsNullOrWhiteSpace(root) ? null : root)));
+        api.MapGet("/models/{id}/graph", (string id, AnalyticsQueries q) => Answer(() => q.Graph(id)));
+        api.MapGet("/models/{id}/confusions", (string id, [FromQuery(Name = "class")] string? cls, string? top, AnalyticsQueries q) =>
+            Answer(() => q.ConfusionsOf(id, Int(cls, "class", null), Int(top, "top", 5))));
+        api.MapGet("/compare/range", (string? models, AnalyticsQueries q) => Answer(() => q.Range(Ids(models))));
+        api.MapGet("/compare/average", (string? models, AnalyticsQueries q) => Answer(() => q.Average(Ids(models))));
+        api.MapGet("/compare/agreement", (string? models, AnalyticsQueries q) => Answer(() => q.Agreement(Ids(models))));
+        return api;
+    }
+
+    private static IResult Answer<T>(Func<T> query)
+    {
+        try { return Results.Ok(query()); }
+        catch (AnalyticsNotFoundException e) { return Results.NotFound(new { error = e.Message }); }
+        catch (ArgumentException e) { return Results.BadRequest(new { error = e.Message }); }
+    }
+
+    // "a,b,c" → [a, b, c]; absent or empty → null (all models).
+    private static List<string>? Ids(string? models) =>
+        string.IsNullOrWhiteSpace(models) ? null : models.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToList();
+
+    private static int Int(string? text, string name, int? fallback)
+    {
+        if (string.IsNullOrWhiteSpace(text))
+            return fallback ?? throw new ArgumentException($"missing query parameter '{name}'");
+        return int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out int v)
+            ? v : throw new ArgumentException($"'{name}' must be an integer, got '{text}'");
+    }
+}

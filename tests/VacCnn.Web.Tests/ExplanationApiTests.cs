@@ -1,0 +1,436 @@
+using System.Globalization;
+using System.Net;
+using System.Text.Json;
+using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.Extensions.DependencyInjection;
+using SixLabors.ImageSharp;
+using SixLabors.ImageSharp.PixelFormats;
+using VacCnn.Engine;
+using VacCnn.Engine.Explanations;
+using VacCnn.TestSupport;
+
+namespace VacCnn.Web.Tests;
+
+/// <summary>
+/// A host over three real small models (symbolic links into ../shared/data/models), four real photos, a labelled
+/// photo that is a symbolic link leading out of the images root, and a temporary data folder.
+/// </summary>
+public sealed class ExplanationWebFixture : IDisposable
+{
+    public static readonly string[] ModelIds = ["mobilenet_v1_0.25_128_quant", "mobilenet_v1_0.5_160_quant", "mobilenet_v1_0.75_192_quant"];
+    public const string Small = "mobilenet_v1_0.25_128_quant";
+    public const string Goldfish = "n01443537_goldfish.JPEG";
+    public const string Escape = "n01440764_escape.JPEG";
+    public const string Broken = "n01494475_broken.JPEG";
+
+    private readonly TempDir _models = new("vaccnn-xweb-models");
+    private readonly TempDir _images = new("vaccnn-xweb-images");
+    private readonly TempDir _outside = new("vaccnn-xweb-outside");
+    private readonly List<IDisposable> _extra = [];
+
+    public ExplanationWebFixture()
+    {
+        foreach (string id in ModelIds) Directory.CreateSymbolicLink(_models.Combine(id), Path.Combine(TestPaths.Models, id));
+        foreach (string name in new[] { Goldfish, "n02007558_flamingo.JPEG", "n01440764_tench.JPEG", "n01608432_kite.JPEG" })
+            File.Copy(Path.Combine(TestPaths.ImageNetSamples, name), _images.Combine(name));
+        // A damaged photo of the set: the first 5000 bytes of a real JPEG (header intact, data cut off).
+        File.WriteAllBytes(_images.Combine(Broken), File.ReadAllBytes(Path.Combine(TestPaths.ImageNetSamples, Goldfish))[..5000]);
+        File.Copy(Path.Combine(TestPaths.ImageNetSamples, "n01484850_great_white_shark.JPEG"), _outside.Combine("secret.JPEG"));
+        File.CreateSymbolicLink(_images.Combine(Escape), _outside.Combine("secret.JPEG"));
+        Factory = Create(capacity: 32, models: _models.Path, data: Data.Path);
+    }
+
+    public TempDir Data { get; } = new("vaccnn-xweb-data");
+    public string ImagesRoot => _images.Path;
+    public string OutsideFile => _outside.Combine("secret.JPEG");
+    public WebApplicationFactory<Program> Factory { get; }
+
+    /// <summary>Another host over the same images, with its own data folder and queue size.</summary>
+    public WebApplicationFactory<Program> Create(int capacity, string models, string data)
+    {
+        var f = WebAppFixture.CreateFactory(new Dictionary<string, string?>
+        {
+            ["VacCnn:Models"] = models,
+            ["VacCnn:Images"] = _images.Path,
+            ["VacCnn:ImageNet"] = TestPaths.ImageNet,
+            ["VacCnn:Data"] = data,
+            ["VacCnn:Plugins"] = TestPaths.Plugins,
+            ["VacCnn:Device"] = "Cpu",
+            ["VacCnn:ExplanationQueueCapacity"] = capacity.ToString(CultureInfo.InvariantCulture),
+            ["VacCnn:ExplanationWorkers"] = "1",
+        });
+        _extra.Add(f);
+        return f;
+    }
+
+    public ExplanationService Service => Factory.Services.GetRequiredService<ExplanationService>();
+
+    public void Dispose()
+    {
+        foreach (var f in _extra) f.Dispose();
+        _models.Dispose();
+        _images.Dispose();
+        _outside.Dispose();
+        Data.Dispose();
+    }
+}
+
+[CollectionDefinition(Name)]
+public sealed class ExplanationWebCollection : ICollectionFixture<ExplanationWebFixture>
+{
+    public const string Name = "explanation-web";
+}
+
+[Collection(ExplanationWebCollection.Name)]
+public sealed class ExplanationApiTests(ExplanationWebFixture app)
+{
+    private const string Small = ExplanationWebFixture.Small;
+    private const string Goldfish = ExplanationWebFixture.Goldfish;
+
+    private HttpClient Client() => app.Factory.CreateClient();
+
+    private static async Task<JsonElement> Json(HttpResponseMessage r) =>
+        JsonDocument.Parse(await r.Content.ReadAsStringAsync()).RootElement.Clone();
+
+    /// <summary>Polls as a browser would (202 → wait retryAfterMs → ask again) until the answer is not 202.</summary>
+    private static async Task<HttpResponseMessage> UntilDone(HttpClient client, string url)
+    {
+        for (int i = 0; i < 600; i++)
+        {
+            var r = await client.GetAsync(url);
+            if (r.StatusCode != HttpStatusCode.Accepted) return r;
+            var body = await Json(r);
+            Assert.InRange(body.GetProperty("progress").GetDouble(), 0, 1);
+            await Task.Delay(Math.Clamp(body.GetProperty("retryAfterMs").GetInt32(), 50, 1000));
+        }
+        throw new TimeoutException(url);
+    }
+
+    private static string ExplainUrl(string model, string image, string method, string extra = "") =>
+        $"/api/explanations?model={model}&image={Uri.EscapeDataString(image)}&method={method}{extra}";
+
+    [Fact]
+    public async Task Explainers_and_metrics_are_listed_with_their_settings()
+    {
+        using var client = Client();
+        var explainers = await Json(await client.GetAsync("/api/explainers"));
+        var ids = explainers.EnumerateArray().Select(e => e.GetProperty("id").GetString()).ToList();
+        Assert.Equal(["bbmp", "gradcam", "gradcampp", "scorecam", "smoothgradcampp"], ids.Order().ToList());
+        var samples = explainers.EnumerateArray().Single(e => e.GetProperty("id").GetString() == "smoothgradcampp")
+            .GetProperty("settings").EnumerateArray().Single(s => s.GetProperty("name").GetString() == "samples");
+        Assert.Equal(25, samples.GetProperty("default").GetDouble());
+        Assert.Equal(1, samples.GetProperty("min").GetDouble());
+        Assert.Equal(500, samples.GetProperty("max").GetDouble());
+        Assert.False(string.IsNullOrWhiteSpace(samples.GetProperty("description").GetString()));
+        var metrics = await Json(await client.GetAsync("/api/metrics"));
+        Assert.Equal(["l1", "mse", "phash", "ssim"], metrics.EnumerateArray().Select(m => m.GetProperty("id").GetString()!).Order().ToList());
+        Assert.All(metrics.EnumerateArray(), m => Assert.False(string.IsNullOrWhiteSpace(m.GetProperty("displayName").GetString())));
+    }
+
+    [Fact]
+    public async Task Images_are_listed_by_class_served_and_thumbnailed()
+    {
+        using var client = Client();
+        var all = await Json(await client.GetAsync("/api/images"));
+        var ids = all.EnumerateArray().Select(i => i.GetProperty("id").GetString()).ToList();
+        Assert.Equal(5, ids.Count); // the escaping symlink is labelled but not offered
+        Assert.DoesNotContain(ExplanationWebFixture.Escape, ids);
+
+        var goldfish = Assert.Single((await Json(await client.GetAsync("/api/images?class=1"))).EnumerateArray());
+        Assert.Equal(Goldfish, goldfish.GetProperty("id").GetString());
+        Assert.Equal("n01443537", goldfish.GetProperty("wnid").GetString());
+        Assert.Equal(1, goldfish.GetProperty("classIndex").GetInt32());
+        var info = Image.Identify(Path.Combine(app.ImagesRoot, Goldfish));
+        Assert.Equal(info.Width, goldfish.GetProperty("width").GetInt32());
+        Assert.Equal(info.Height, goldfish.GetProperty("height").GetInt32());
+
+        var file = await client.GetAsync($"/api/images/{Uri.EscapeDataString(Goldfish)}/file");
+        Assert.Equal(HttpStatusCode.OK, file.StatusCode);
+        Assert.Equal("image/jpeg", file.Content.Headers.ContentType?.MediaType);
+        Assert.Equal(await File.ReadAllBytesAsync(Path.Combine(app.ImagesRoot, Goldfish)), await file.Content.ReadAsByteArrayAsync());
+
+        var thumb = await client.GetAsync($"/api/images/{Goldfish}/thumb?size=64");
+        Assert.Equal(HttpStatusCode.OK, thumb.StatusCode);
+        using (var t = Image.Load<Rgb24>(await thumb.Content.ReadAsByteArrayAsync()))
+            Assert.Equal((64, (int)Math.Round(64.0 * info.Height / info.Width)), (t.Width, t.Height));
+        Assert.Single(Directory.GetFiles(Path.Combine(app.Data.Path, "thumbnails"), "*-64.jpg"));
+        Assert.Equal(HttpStatusCode.BadRequest, (await client.GetAsync($"/api/images/{Goldfish}/thumb?size=5000")).StatusCode);
+        Assert.Equal(HttpStatusCode.BadRequest, (await client.GetAsync("/api/images?class=1000")).StatusCode);
+    }
+
+    [Theory]
+    [InlineData("..%2F..%2F..%2Fetc%2Fpasswd")]
+    [InlineData("%2Fetc%2Fpasswd")]
+    [InlineData("..")]
+    [InlineData("n01440764_escape.JPEG")]
+    [InlineData("n01443537_missing.JPEG")]
+    public async Task Image_ids_outside_the_root_are_not_found(string encodedId)
+    {
+        using var client = Client();
+        Assert.Equal(HttpStatusCode.NotFound, (await client.GetAsync($"/api/images/{encodedId}/file")).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await client.GetAsync($"/api/images/{encodedId}/thumb")).StatusCode);
+        var r = await client.GetAsync($"/api/explanations?model={Small}&method=gradcam&image={encodedId}");
+        Assert.Equal(HttpStatusCode.NotFound, r.StatusCode);
+        Assert.Contains("image", (await Json(r)).GetProperty("error").GetString());
+    }
+
+    [Fact]
+    public async Task Absolute_paths_are_not_found()
+    {
+        using var client = Client();
+        var r = await client.GetAsync($"/api/explanations?model={Small}&method=gradcam&image={Uri.EscapeDataString(app.OutsideFile)}");
+        Assert.Equal(HttpStatusCode.NotFound, r.StatusCode);
+    }
+
+    [Theory]
+    [InlineData("&class=1000", "0..999")]
+    [InlineData("&class=abc", "class must be a whole number")]
+    [InlineData("&layer=no_such_layer", "no_such_layer")]
+    [InlineData("&frobnicate=1", "no setting 'frobnicate'")]
+    [InlineData("&seed=x", "seed")]
+    public async Task Bad_parameters_give_400_with_a_message(string extra, string mentioned)
+    {
+        using var client = Client();
+        var r = await client.GetAsync(ExplainUrl(Small, Goldfish, "gradcam", extra));
+        Assert.Equal(HttpStatusCode.BadRequest, r.StatusCode);
+        Assert.Contains(mentioned, (await Json(r)).GetProperty("error").GetString());
+    }
+
+    [Theory]
+    [InlineData("/api/explanations?model=mobilenet_v1_0.25_128_quant&image=n01443537_goldfish.JPEG&method=smoothgradcampp&samples=0", 400, "between 1 and 500")]
+    [InlineData("/api/explanations?model=mobilenet_v1_0.25_128_quant&image=n01443537_goldfish.JPEG&method=smoothgradcampp&samples=501", 400, "between 1 and 500")]
+    [InlineData("/api/explanations?model=mobilenet_v1_0.25_128_quant&image=n01443537_goldfish.JPEG&method=scorecam&channels=9000", 400, "channels")]
+    [InlineData("/api/explanations?model=mobilenet_v1_0.25_128_quant&image=n01443537_goldfish.JPEG&method=bbmp&iterations=5001", 400, "iterations")]
+    [InlineData("/api/explanations/png?model=mobilenet_v1_0.25_128_quant&image=n01443537_goldfish.JPEG&method=gradcam&threshold=1.5", 400, "threshold")]
+    [InlineData("/api/histogram?model=mobilenet_v1_0.25_128_quant&image=n01443537_goldfish.JPEG&method=gradcam&threshold=-0.1", 400, "threshold")]
+    [InlineData("/api/histogram?model=mobilenet_v1_0.25_128_quant&image=n01443537_goldfish.JPEG&method=gradcam&bins=0", 400, "bins")]
+    [InlineData("/api/explanations?model=nope&image=n01443537_goldfish.JPEG&method=gradcam", 404, "nope")]
+    [InlineData("/api/explanations?model=mobilenet_v1_0.25_128_quant&image=n01443537_goldfish.JPEG&method=magic", 404, "magic")]
+    [InlineData("/api/explanations?model=mobilenet_v1_0.25_128_quant&method=gradcam", 400, "image")]
+    [InlineData("/api/similarity?models=mobilenet_v1_0.25_128_quant&image=n01443537_goldfish.JPEG&method=gradcam&metric=cosine", 404, "cosine")]
+    [InlineData("/api/similarity?models=&image=n01443537_goldfish.JPEG&method=gradcam&metric=ssim", 400, "models")]
+    [InlineData("/api/similarity?models=mobilenet_v1_0.25_128_quant,mobilenet_v1_0.25_128_quant&image=n01443537_goldfish.JPEG&method=gradcam&metric=ssim", 400, "twice")]
+    public async Task Out_of_range_settings_and_unknown_things_are_refused(string url, int status, string mentioned)
+    {
+        using var client = Client();
+        int waiting = app.Service.Queue.Waiting;
+        var r = await client.GetAsync(url);
+        Assert.Equal(status, (int)r.StatusCode);
+        Assert.Contains(mentioned, (await Json(r)).GetProperty("error").GetString());
+        Assert.Equal(waiting, app.Service.Queue.Waiting);
+    }
+
+    [Fact]
+    public async Task Too_many_models_are_refused()
+    {
+        using var client = Client();
+        string models = string.Join(",", Enumerable.Range(0, 65).Select(i => $"m{i}"));
+        var r = await client.GetAsync($"/api/similarity?models={models}&image={Goldfish}&method=gradcam&metric=ssim");
+        Assert.Equal(HttpStatusCode.BadRequest, r.StatusCode);
+        Assert.Contains("at most 64", (await Json(r)).GetProperty("error").GetString());
+    }
+
+    [Fact]
+    public async Task Explanation_is_queued_then_served_from_the_cache_with_the_agreed_fields()
+    {
+        using var client = Client();
+        string url = ExplainUrl(Small, "n02007558_flamingo.JPEG", "gradcampp");
+        var first = await client.GetAsync(url);
+        Assert.Equal(HttpStatusCode.Accepted, first.StatusCode); // never computed on the request
+        var pending = await Json(first);
+        Assert.Contains(pending.GetProperty("status").GetString(), new[] { "queued", "running" });
+
+        var done = await UntilDone(client, url);
+        Assert.Equal(HttpStatusCode.OK, done.StatusCode);
+        var body = await Json(done);
+        var info = Image.Identify(Path.Combine(app.ImagesRoot, "n02007558_flamingo.JPEG"));
+        Assert.Equal("done", body.GetProperty("status").GetString());
+        Assert.Equal(Small, body.GetProperty("model").GetString());
+        Assert.Equal("n02007558_flamingo.JPEG", body.GetProperty("image").GetString());
+        Assert.Equal("gradcampp", body.GetProperty("method").GetString());
+        Assert.Equal(info.Width, body.GetProperty("width").GetInt32());
+        Assert.Equal(info.Height, body.GetProperty("height").GetInt32());
+        Assert.Equal(130, body.GetProperty("groundTruthIndex").GetInt32());
+        Assert.Equal("flamingo", body.GetProperty("groundTruthName").GetString());
+        // Without a class, the predicted class is explained.
+        Assert.Equal(body.GetProperty("predictedIndex").GetInt32(), body.GetProperty("classIndex").GetInt32());
+        Assert.Equal(body.GetProperty("predictedProbability").GetDouble(), body.GetProperty("probability").GetDouble());
+        Assert.InRange(body.GetProperty("probability").GetDouble(), 0, 1);
+        Assert.False(string.IsNullOrEmpty(body.GetProperty("layer").GetString()));
+        Assert.True(body.GetProperty("millis").GetInt64() >= 0);
+        foreach (string name in new[] { "className", "predictedName", "mapUrl", "pngUrl" })
+            Assert.False(string.IsNullOrEmpty(body.GetProperty(name).GetString()), name);
+
+        long computations = app.Service.Runner.Computations;
+        var again = await client.GetAsync(url);
+        Assert.Equal(HttpStatusCode.OK, again.StatusCode);
+        Assert.Equal(computations, app.Service.Runner.Computations);
+
+        // An explicit class is a different explanation: queued again, with its own probability.
+        var other = await UntilDone(client, url + "&class=0");
+        var otherBody = await Json(other);
+        Assert.Equal(0, otherBody.GetProperty("classIndex").GetInt32());
+        Assert.Equal(body.GetProperty("predictedIndex").GetInt32(), otherBody.GetProperty("predictedIndex").GetInt32());
+    }
+
+    [Fact]
+    public async Task A_damaged_image_fails_with_its_reason_and_the_host_keeps_serving()
+    {
+        using var client = Client();
+        string url = ExplainUrl(Small, ExplanationWebFixture.Broken, "gradcam");
+        var r = await UntilDone(client, url);
+        Assert.Equal(HttpStatusCode.InternalServerError, r.StatusCode);
+        var body = await Json(r);
+        Assert.Equal("failed", body.GetProperty("status").GetString());
+        Assert.Contains("truncated", body.GetProperty("error").GetString());
+        // The failure is reported (not re-queued) to the next requests for the same explanation, PNG and histogram alike.
+        Assert.Equal(HttpStatusCode.InternalServerError, (await client.GetAsync(url)).StatusCode);
+        var png = await client.GetAsync($"/api/explanations/png?model={Small}&image={ExplanationWebFixture.Broken}&method=gradcam");
+        Assert.Equal(HttpStatusCode.InternalServerError, png.StatusCode);
+        Assert.Equal(HttpStatusCode.OK, (await UntilDone(client, ExplainUrl(Small, Goldfish, "gradcam"))).StatusCode);
+    }
+
+    [Fact]
+    public async Task Raw_map_json_decodes_to_the_map_within_quantisation()
+    {
+        using var client = Client();
+        var body = await Json(await UntilDone(client, ExplainUrl(Small, Goldfish, "gradcam")));
+        var raw = await Json(await client.GetAsync(body.GetProperty("mapUrl").GetString()));
+        int w = raw.GetProperty("width").GetInt32(), h = raw.GetProperty("height").GetInt32();
+        byte[] q = Convert.FromBase64String(raw.GetProperty("data").GetString()!);
+        Assert.Equal(w * h, q.Length);
+        var map = app.Service.Cached(new ExplanationQuery(Small, Goldfish, "gradcam"))!.Map;
+        Assert.Equal((map.Width, map.Height), (w, h));
+        for (int i = 0; i < q.Length; i++) Assert.InRange(Math.Abs(q[i] / 255.0 - map.Values[i]), 0, 1 / 510.0 + 1e-6);
+        Assert.Contains(q, b => b == 255 || b > 240); // the peak survives
+    }
+
+    [Fact]
+    public async Task Png_is_the_heatmap_over_the_image_at_the_threshold()
+    {
+        using var client = Client();
+        var body = await Json(await UntilDone(client, ExplainUrl(Small, Goldfish, "gradcam")));
+        var r = await client.GetAsync(body.GetProperty("pngUrl").GetString() + "&threshold=0.6");
+        Assert.Equal(HttpStatusCode.OK, r.StatusCode);
+        Assert.Equal("image/png", r.Content.Headers.ContentType?.MediaType);
+        using var png = Image.Load<Rgb24>(await r.Content.ReadAsByteArrayAsync());
+        using var original = Image.Load<Rgb24>(Path.Combine(app.ImagesRoot, Goldfish));
+        var map = app.Service.Cached(new ExplanationQuery(Small, Goldfish, "gradcam"))!.Map;
+        Assert.Equal((original.Width, original.Height), (png.Width, png.Height));
+        // Below the threshold the picture shows through (except where a contour line passes); at or above it is tinted.
+        int below = 0, belowSame = 0, above = 0, aboveChanged = 0;
+        for (int y = 0; y < png.Height; y++)
+            for (int x = 0; x < png.Width; x++)
+            {
+                bool same = png[x, y].Equals(original[x, y]);
+                if (map.Values[y * map.Width + x] < 0.6) { below++; belowSame += same ? 1 : 0; }
+                else { above++; aboveChanged += same ? 0 : 1; }
+            }
+        Assert.True(above > 100 && below > 100);
+        Assert.True(belowSame > 0.9 * below, $"{belowSame}/{below} unchanged below the threshold");
+        Assert.True(aboveChanged > 0.95 * above, $"{aboveChanged}/{above} tinted above the threshold");
+    }
+
+    [Fact]
+    public async Task Histogram_matches_a_naive_count_of_the_salient_pixels()
+    {
+        using var client = Client();
+        await UntilDone(client, ExplainUrl(Small, Goldfish, "gradcam"));
+        var h = await Json(await client.GetAsync($"/api/histogram?model={Small}&image={Goldfish}&method=gradcam&threshold=0.4&bins=32"));
+        var map = app.Service.Cached(new ExplanationQuery(Small, Goldfish, "gradcam"))!.Map;
+        using var image = Image.Load<Rgb24>(Path.Combine(app.ImagesRoot, Goldfish));
+        var r = new int[32]; var g = new int[32]; var b = new int[32];
+        int pixels = 0;
+        for (int y = 0; y < image.Height; y++)
+            for (int x = 0; x < image.Width; x++)
+            {
+                if (map.Values[y * image.Width + x] < 0.4) continue;
+                var p = image[x, y];
+                r[p.R / 8]++; g[p.G / 8]++; b[p.B / 8]++; // 32 bins of 8 values each
+                pixels++;
+            }
+        Assert.Equal(32, h.GetProperty("bins").GetInt32());
+        Assert.Equal(pixels, h.GetProperty("pixels").GetInt32());
+        Assert.Equal(r, h.GetProperty("r").EnumerateArray().Select(e => e.GetInt32()).ToArray());
+        Assert.Equal(g, h.GetProperty("g").EnumerateArray().Select(e => e.GetInt32()).ToArray());
+        Assert.Equal(b, h.GetProperty("b").EnumerateArray().Select(e => e.GetInt32()).ToArray());
+        Assert.True(pixels > 0 && pixels < image.Width * image.Height);
+    }
+
+    [Fact]
+    public async Task Similarity_matrix_is_Algorithm_2_over_the_models_maps()
+    {
+        using var client = Client();
+        string models = string.Join(",", ExplanationWebFixture.ModelIds);
+        string url = $"/api/similarity?models={models}&image=n01608432_kite.JPEG&method=gradcam&metric=ssim";
+        var first = await client.GetAsync(url);
+        Assert.Equal(HttpStatusCode.Accepted, first.StatusCode); // the maps are queued, not computed on the request
+        var pending = await Json(first);
+        Assert.Equal(3, pending.GetProperty("pending").GetArrayLength());
+
+        var done = await UntilDone(client, url);
+        Assert.Equal(HttpStatusCode.OK, done.StatusCode);
+        var body = await Json(done);
+        Assert.Equal(ExplanationWebFixture.ModelIds, body.GetProperty("models").EnumerateArray().Select(m => m.GetString()!).ToArray());
+        var m = body.GetProperty("matrix").EnumerateArray().Select(row => row.EnumerateArray().Select(v => v.GetDouble()).ToArray()).ToArray();
+        Assert.Equal(3, m.Length);
+
+        var service = app.Service;
+        var maps = ExplanationWebFixture.ModelIds.Select(id => service.Cached(new ExplanationQuery(id, "n01608432_kite.JPEG", "gradcam"))!.Map).ToList();
+        var ssim = service.Metrics.Single(x => x.Id == "ssim");
+        var direct = SimilarityMatrix.Compute(maps, ssim);
+        for (int i = 0; i < 3; i++)
+        {
+            Assert.Equal(1.0, m[i][i]);
+            for (int j = 0; j < 3; j++)
+            {
+                Assert.Equal(m[i][j], m[j][i]);
+                Assert.InRange(m[i][j], 0, 1);
+                Assert.Equal(direct[i, j], m[i][j], 12);
+                if (i != j) Assert.Equal(ssim.Similarity(maps[i], maps[j]), m[i][j], 12);
+            }
+        }
+        Assert.True(m[0][1] < 1); // different models explain differently
+    }
+}
+
+/// <summary>A host whose queue holds one waiting explanation, fed with slow ones (BBMP, 5000 steps).</summary>
+[Collection(ExplanationWebCollection.Name)]
+public sealed class ExplanationQueueLimitTests(ExplanationWebFixture app)
+{
+    [Fact]
+    public async Task A_full_queue_answers_429_with_Retry_After_and_duplicates_do_not_take_places()
+    {
+        using var models = new TempDir("vaccnn-xweb-one-model");
+        using var data = new TempDir("vaccnn-xweb-data1");
+        Directory.CreateSymbolicLink(models.Combine(ExplanationWebFixture.Small), Path.Combine(TestPaths.Models, ExplanationWebFixture.Small));
+        using var factory = app.Create(capacity: 1, models.Path, data.Path);
+        using var client = factory.CreateClient();
+        var service = factory.Services.GetRequiredService<ExplanationService>();
+        string Url(int seed) => $"/api/explanations?model={ExplanationWebFixture.Small}&image={ExplanationWebFixture.Goldfish}&method=bbmp&iterations=5000&seed={seed}";
+
+        Assert.Equal(HttpStatusCode.Accepted, (await client.GetAsync(Url(1))).StatusCode);
+        // Wait (bounded) until the worker took the first job, which frees the single waiting place.
+        for (int i = 0; i < 600 && service.Queue.Waiting > 0; i++) await Task.Delay(50);
+        Assert.Equal(0, service.Queue.Waiting);
+
+        var second = await client.GetAsync(Url(2));
+        Assert.Equal(HttpStatusCode.Accepted, second.StatusCode);
+        Assert.Equal("queued", (await JsonDocument.ParseAsync(await second.Content.ReadAsStreamAsync())).RootElement.GetProperty("status").GetString());
+        Assert.Equal(HttpStatusCode.Accepted, (await client.GetAsync(Url(2))).StatusCode); // de-duplicated
+        Assert.Equal(1, service.Queue.Waiting);
+
+        var refused = await client.GetAsync(Url(3));
+        Assert.Equal(HttpStatusCode.TooManyRequests, refused.StatusCode);
+        Assert.True(refused.Headers.RetryAfter?.Delta is { TotalSeconds: >= 1 }, "Retry-After header in seconds");
+        var body = JsonDocument.Parse(await refused.Content.ReadAsStringAsync()).RootElement;
+        Assert.Contains("full", body.GetProperty("error").GetString());
+        Assert.True(body.GetProperty("retryAfterMs").GetInt32() >= 1000);
+        Assert.Equal(1, service.Queue.Waiting);
+
+        // Similarity needs a map that cannot be queued now: refused the same way.
+        var sim = await client.GetAsync($"/api/similarity?models={ExplanationWebFixture.Small}&image={ExplanationWebFixture.Goldfish}&method=bbmp&iterations=4999&metric=ssim");
+        Assert.Equal(HttpStatusCode.TooManyRequests, sim.StatusCode);
+        Assert.NotNull(sim.Headers.RetryAfter);
+    }
+}
