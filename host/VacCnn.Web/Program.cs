@@ -3,12 +3,21 @@ using VacCnn.Web.Hosting;
 
 // Thin host: configuration, DI and HTTP plumbing only; every decision about models and results is the engine's.
 var builder = WebApplication.CreateBuilder(args);
+var role = VacCnnRoles.Read(builder.Configuration);
+// A worker serves no pages: it listens on a free loopback port only for /healthz, so several can share a machine.
+if (role == VacCnnRole.Worker) builder.WebHost.UseSetting(WebHostDefaults.ServerUrlsKey, "http://127.0.0.1:0");
 builder.AddVacCnn();
 builder.Services.AddRazorPages();
 
 var app = builder.Build();
 // Fail fast: validates the configuration and loads plugins/models now, not on the first request.
 app.StartVacCnnEngine();
+if (role == VacCnnRole.Worker)
+{
+    app.MapGet("/healthz", () => Results.Text("worker"));
+    app.Run();
+    return;
+}
 
 if (!app.Environment.IsDevelopment()) app.UseExceptionHandler("/Error");
 app.UseVacCnnSecurityHeaders();

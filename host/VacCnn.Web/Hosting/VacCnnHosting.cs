@@ -1,6 +1,5 @@
 using System.Globalization;
 using Hangfire;
-using Hangfire.InMemory;
 using Microsoft.Extensions.Options;
 using VacCnn.Engine;
 using VacCnn.Engine.Configuration;
@@ -49,17 +48,19 @@ public static class VacCnnHosting
         services.AddSingleton<VacCnnQueries>();
 
         // The run records in the ResultStore are the source of truth, so the queue may live in memory:
-        // RunRecovery re-queues unfinished shards and schedules at every start.
-        services.AddHangfire(c => c
+        // RunRecovery re-queues unfinished shards and schedules at every start. With PostgreSQL, queue and tables are
+        // shared by every worker process (VacCnnRoles).
+        services.AddHangfire((sp, c) => c
             .SetDataCompatibilityLevel(CompatibilityLevel.Version_180)
             .UseSimpleAssemblyNameTypeSerializer()
             .UseRecommendedSerializerSettings()
-            .UseInMemoryStorage(new InMemoryStorageOptions()));
-        services.AddHangfireServer((sp, o) =>
-        {
-            o.WorkerCount = ReadWorkers(sp.GetRequiredService<IConfiguration>(), out _);
-            o.ServerName = "vaccnn-" + Environment.ProcessId.ToString(CultureInfo.InvariantCulture);
-        });
+            .UseVacCnnStorage(sp.GetRequiredService<IOptions<VacCnnOptions>>().Value));
+        if (VacCnnRoles.Read(builder.Configuration) != VacCnnRole.Web)
+            services.AddHangfireServer((sp, o) =>
+            {
+                o.WorkerCount = ReadWorkers(sp.GetRequiredService<IConfiguration>(), out _);
+                o.ServerName = "vaccnn-" + Environment.ProcessId.ToString(CultureInfo.InvariantCulture);
+            });
         return builder;
     }
 
@@ -111,6 +112,8 @@ public static class VacCnnHosting
         catch (VacCnn.Engine.OptionsValidationException e) { throw ConfigurationFailure(logger, e.Problems); }
 
         LogSummary(logger, engine);
+        // Workers only run what the queue holds; the web/all process re-queues unfinished runs at start.
+        if (VacCnnRoles.Read(app.Configuration) == VacCnnRole.Worker) return app;
         app.Lifetime.ApplicationStarted.Register(() =>
         {
             try
