@@ -157,12 +157,16 @@ public static class VacCnnHosting
         else logger.LogInformation("{Line}", line);
     }
 
-    /// <summary>Hangfire dashboard at /hangfire for loopback requests only (it can enqueue and delete jobs).</summary>
+    /// <summary>
+    /// Hangfire dashboard at /hangfire for admins only (it can enqueue and delete jobs): see
+    /// <see cref="Security.AdminAccess"/>. Must come after authentication in the pipeline.
+    /// </summary>
     public static WebApplication UseVacCnnHangfireDashboard(this WebApplication app)
     {
         app.UseHangfireDashboard("/hangfire", new DashboardOptions
         {
-            Authorization = [new LoopbackOnlyDashboardFilter()],
+            Authorization = [], // the default filter allows local requests; ours decides alone
+            AsyncAuthorization = [new Security.AdminDashboardFilter()],
             DashboardTitle = "VacCnn jobs",
             AppPath = "/Admin",
         });
