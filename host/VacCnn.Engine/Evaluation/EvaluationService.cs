@@ -59,6 +59,9 @@ public sealed class EvaluationService
     public string ModelFingerprint(string modelId)
     {
         string location = _models.LocationOf(modelId);
+        if (!Directory.Exists(location) && !File.Exists(location))
+            throw new InvalidOperationException(
+                $"model '{modelId}': its files at '{location}' are gone (deleted or moved while the host runs); restore them, or restart to reload the models");
         var (len, time) = Directory.Exists(location)
             ? (Directory.EnumerateFiles(location, "*", SearchOption.AllDirectories).Sum(f => new FileInfo(f).Length),
                Directory.EnumerateFiles(location, "*", SearchOption.AllDirectories).Select(File.GetLastWriteTimeUtc).DefaultIfEmpty().Max())
