@@ -92,7 +92,7 @@ public class DistributedPrecomputeTests(ITestOutputHelper output)
                     : null;
                 return Task.FromResult(victim != null);
             }, TimeSpan.FromMinutes(10), "worker 1 holding a shard", logs.Path, processes);
-            w1.Kill(entireProcessTree: true); // SIGKILL
+            w1.Kill(); // SIGKILL
             await w1.WaitForExitAsync();
             output.WriteLine($"killed worker 1 (pid {w1.Id}) in shard {victim!.Index} of run {victim.RunId}");
 
