@@ -105,6 +105,10 @@ public static class VacCnnHosting
         catch (InvalidOperationException e) { problems = [$"the {VacCnnOptions.Section} section cannot be read: {e.Message}"]; }
         ReadWorkers(app.Configuration, out string? workersProblem);
         if (workersProblem != null) problems.Add(workersProblem);
+        // Split roles only make sense around a shared queue: an in-memory queue is invisible to other processes.
+        if (VacCnnRoles.Read(app.Configuration) != VacCnnRole.All && problems.Count == 0
+            && !app.Services.GetRequiredService<IOptions<VacCnnOptions>>().Value.UsesPostgres)
+            problems.Add($"{VacCnnRoles.RoleKey} = '{app.Configuration[VacCnnRoles.RoleKey]}' needs VacCnn:Storage = 'postgres' (with the embedded storage the job queue lives in one process).");
         if (problems.Count > 0) throw ConfigurationFailure(logger, problems);
 
         VacCnnEngine engine;
