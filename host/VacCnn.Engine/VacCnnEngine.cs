@@ -56,10 +56,16 @@ public sealed class VacCnnEngine : IDisposable
         var classes = ImageNetClasses.Load(options.ImageNet);
         var models = ModelRegistry.Discover(plugins.ModelSources, options.Models, options.Device, log);
         foreach (var f in models.Failures) log($"model {f.Id} FAILED: {f.Error}");
-        var store = new ResultStore(options.Data);
-        var evaluation = new EvaluationService(models, store, classes, options.ShardSize, options.BatchSize, log);
+        var store = OpenStore(options);
+        log($"result tables in {store.DatabaseDescription}, matrices in {store.DataDirectory}");
+        var evaluation = new EvaluationService(models, store, classes, options.ShardSize, options.BatchSize, log,
+            TimeSpan.FromSeconds(options.ShardLeaseSeconds));
         return new VacCnnEngine(options, plugins, models, classes, store, evaluation);
     }
+
+    /// <summary>The result store the options select (embedded SQLite, or PostgreSQL tables with matrices in Data).</summary>
+    public static ResultStore OpenStore(VacCnnOptions options) =>
+        new(options.Data, options.UsesPostgres ? StoreDatabase.Postgres(options.PostgreSql) : null);
 
     /// <summary>
     /// Where plugins are when none is configured: <c>plugins/</c> beside the program, else <c>artifacts/plugins</c>

@@ -20,10 +20,10 @@ public sealed class PathResolutionTests
     [Fact]
     public void LoopbackFilterAcceptsOnlyLoopbackAddresses()
     {
-        Assert.True(LoopbackOnlyDashboardFilter.IsLoopback(System.Net.IPAddress.Loopback));
-        Assert.True(LoopbackOnlyDashboardFilter.IsLoopback(System.Net.IPAddress.IPv6Loopback));
-        Assert.True(LoopbackOnlyDashboardFilter.IsLoopback(System.Net.IPAddress.Parse("::ffff:127.0.0.1")));
-        Assert.False(LoopbackOnlyDashboardFilter.IsLoopback(System.Net.IPAddress.Parse("192.168.1.10")));
-        Assert.False(LoopbackOnlyDashboardFilter.IsLoopback(null));
+        Assert.True(VacCnn.Web.Security.AdminAccess.IsLoopback(System.Net.IPAddress.Loopback));
+        Assert.True(VacCnn.Web.Security.AdminAccess.IsLoopback(System.Net.IPAddress.IPv6Loopback));
+        Assert.True(VacCnn.Web.Security.AdminAccess.IsLoopback(System.Net.IPAddress.Parse("::ffff:127.0.0.1")));
+        Assert.False(VacCnn.Web.Security.AdminAccess.IsLoopback(System.Net.IPAddress.Parse("192.168.1.10")));
+        Assert.False(VacCnn.Web.Security.AdminAccess.IsLoopback(null));
     }
 }

@@ -1,4 +1,6 @@
+using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.AspNetCore.Mvc.Testing;
 using Microsoft.Extensions.Configuration;
 using VacCnn.TestSupport;
@@ -49,7 +51,23 @@ public sealed class WebAppFixture : IDisposable
             b.UseEnvironment("Development");
             // Added last, so these win over appsettings.json, environment variables and the command line.
             b.ConfigureAppConfiguration((_, c) => c.AddInMemoryCollection(settings));
+            // The in-process test server leaves the remote address empty; these clients stand for a browser on this
+            // machine (what the admin-less local mode allows). Tests that need a remote client set one explicitly.
+            b.ConfigureServices(s => s.AddSingleton<IStartupFilter, LocalClientFilter>());
         });
+
+    private sealed class LocalClientFilter : IStartupFilter
+    {
+        public Action<IApplicationBuilder> Configure(Action<IApplicationBuilder> next) => app =>
+        {
+            app.Use((context, nextMiddleware) =>
+            {
+                context.Connection.RemoteIpAddress ??= System.Net.IPAddress.Loopback;
+                return nextMiddleware(context);
+            });
+            next(app);
+        };
+    }
 
     /// <inheritdoc />
     public void Dispose()

@@ -12,7 +12,7 @@ namespace VacCnn.Cli;
 /// <summary>The CLI verbs. Each maps flags onto <see cref="VacCnnOptions"/> and calls the engine.</summary>
 internal static class Commands
 {
-    private static readonly string[] CommonFlags = ["--models", "--images", "--imagenet", "--data", "--plugins", "--device", "--shard-size", "--batch-size"];
+    private static readonly string[] CommonFlags = ["--models", "--images", "--imagenet", "--data", "--plugins", "--device", "--shard-size", "--batch-size", "--storage", "--postgres"];
 
     public static int Help()
     {
@@ -29,8 +29,9 @@ internal static class Commands
 
             Common flags: --imagenet DIR (class index + WordNet; default: <models>/../imagenet),
               --plugins DIR (default: artifacts/plugins of this checkout), --device auto|cpu|cuda,
-              --shard-size N, --batch-size N. Environment variables VacCnn__Models, VacCnn__Images,
-              VacCnn__ImageNet, VacCnn__Data and VacCnn__Plugins give defaults for the flags.
+              --shard-size N, --batch-size N, --storage embedded|postgres with --postgres CONNECTION (a shared
+              multi-worker store). Environment variables VacCnn__Models, VacCnn__Images, VacCnn__ImageNet,
+              VacCnn__Data, VacCnn__Plugins, VacCnn__Storage and VacCnn__PostgreSql give defaults for the flags.
             """);
         Console.Out.WriteLine(ExplainCommands.Usage);
         return 0;
@@ -49,6 +50,9 @@ internal static class Commands
             Plugins = cli.Get("--plugins") ?? Env("Plugins"),
             ShardSize = cli.GetInt("--shard-size", 100, 1, 100_000),
             BatchSize = cli.GetInt("--batch-size", 16, 1, 1024),
+            // The shared PostgreSQL store of a multi-worker install (the CLI then evaluates as one more worker).
+            Storage = cli.Get("--storage") ?? (Env("Storage") is { Length: > 0 } storage ? storage : VacCnnOptions.EmbeddedStorage),
+            PostgreSql = cli.Get("--postgres") ?? Env("PostgreSql"),
         };
         string device = cli.Get("--device") ?? "auto";
         o.Device = Enum.TryParse<ExecutionDevice>(device, ignoreCase: true, out var d)

@@ -46,6 +46,32 @@ public sealed class VacCnnOptions
     /// <summary>Memory for recently used explanation maps, in MB (all finished maps are also kept on disk).</summary>
     [Range(1, 65_536)] public int ExplanationCacheMegabytes { get; set; } = 128;
 
+    /// <summary>Value of <see cref="Storage"/> for one machine: SQLite tables in <see cref="Data"/>, in-memory job queue.</summary>
+    public const string EmbeddedStorage = "embedded";
+
+    /// <summary>Value of <see cref="Storage"/> for several workers: tables and job queue in PostgreSQL.</summary>
+    public const string PostgresStorage = "postgres";
+
+    /// <summary>
+    /// Where the result tables and the job queue live: <c>embedded</c> (default; SQLite in <see cref="Data"/>, Hangfire in
+    /// memory, one machine) or <c>postgres</c> (both in the <see cref="PostgreSql"/> database, so several worker
+    /// processes on several machines share the precompute; <see cref="Data"/> must then be a folder they all share,
+    /// since the matrices stay files).
+    /// </summary>
+    public string Storage { get; set; } = EmbeddedStorage;
+
+    /// <summary>Npgsql connection string used when <see cref="Storage"/> is <c>postgres</c>.</summary>
+    public string PostgreSql { get; set; } = "";
+
+    /// <summary>
+    /// Seconds a shard stays with a worker that stopped reporting (killed, hung, disconnected) before another worker
+    /// takes it over. Renewed after every batch, so it must exceed the time of one batch on the slowest model.
+    /// </summary>
+    [Range(2, 86_400)] public int ShardLeaseSeconds { get; set; } = 60;
+
+    /// <summary>True when <see cref="Storage"/> selects PostgreSQL.</summary>
+    public bool UsesPostgres => string.Equals(Storage?.Trim(), PostgresStorage, StringComparison.OrdinalIgnoreCase);
+
     /// <summary>
     /// Checks that the configured folders exist (and the data folder can be created), returning one clear message
     /// per problem; empty when all is well.
@@ -74,6 +100,11 @@ public sealed class VacCnnOptions
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             { problems.Add($"VacCnn:Data = '{Data}' cannot be created: {e.Message}"); }
         }
+        if (!UsesPostgres && !string.Equals(Storage?.Trim(), EmbeddedStorage, StringComparison.OrdinalIgnoreCase))
+            problems.Add($"VacCnn:Storage = '{Storage}' must be '{EmbeddedStorage}' or '{PostgresStorage}'.");
+        if (UsesPostgres && string.IsNullOrWhiteSpace(PostgreSql))
+            problems.Add("VacCnn:Storage is 'postgres' but VacCnn:PostgreSql (the connection string) is not set.");
+        if (ShardLeaseSeconds < 2) problems.Add("VacCnn:ShardLeaseSeconds must be at least 2.");
         if (ShardSize < 1) problems.Add("VacCnn:ShardSize must be at least 1.");
         if (BatchSize < 1) problems.Add("VacCnn:BatchSize must be at least 1.");
         if (ExplanationQueueCapacity is < 1 or > 10_000) problems.Add("VacCnn:ExplanationQueueCapacity must be from 1 to 10000.");

@@ -24,9 +24,14 @@ public sealed class EvaluationService
     private readonly ConcurrentDictionary<string, ImagePreprocessor> _preprocessors = new();
     private readonly ConcurrentDictionary<(string, long, DateTime), string> _fingerprints = new();
 
+    /// <summary>Default time a silent worker keeps a shard before another worker may take it over.</summary>
+    public static readonly TimeSpan DefaultShardLease = TimeSpan.FromSeconds(60);
+
     /// <summary>Creates the service.</summary>
-    public EvaluationService(ModelRegistry models, ResultStore store, ImageNetClasses classes, int shardSize, int batchSize, Action<string>? log = null)
+    public EvaluationService(ModelRegistry models, ResultStore store, ImageNetClasses classes, int shardSize, int batchSize, Action<string>? log = null,
+        TimeSpan? shardLease = null)
     {
+        ShardLease = shardLease ?? DefaultShardLease;
         _models = models;
         _store = store;
         _classes = classes;
@@ -34,6 +39,12 @@ public sealed class EvaluationService
         _batchSize = batchSize;
         _log = log ?? (_ => { });
     }
+
+    /// <summary>
+    /// How long a shard stays with a worker that stops reporting progress (killed, hung, cut off) before another
+    /// worker takes it over; renewed after every batch, so it must exceed the time of one batch.
+    /// </summary>
+    public TimeSpan ShardLease { get; }
 
     /// <summary>The store results go to.</summary>
     public ResultStore Store => _store;
@@ -48,6 +59,9 @@ public sealed class EvaluationService
     public string ModelFingerprint(string modelId)
     {
         string location = _models.LocationOf(modelId);
+        if (!Directory.Exists(location) && !File.Exists(location))
+            throw new InvalidOperationException(
+                $"model '{modelId}': its files at '{location}' are gone (deleted or moved while the host runs); restore them, or restart to reload the models");
         var (len, time) = Directory.Exists(location)
             ? (Directory.EnumerateFiles(location, "*", SearchOption.AllDirectories).Sum(f => new FileInfo(f).Length),
                Directory.EnumerateFiles(location, "*", SearchOption.AllDirectories).Select(File.GetLastWriteTimeUtc).DefaultIfEmpty().Max())
@@ -66,18 +80,38 @@ public sealed class EvaluationService
     }
 
     /// <summary>
-    /// Evaluates one shard unless it is already done. Throws when the model or image set changed since the run was
-    /// planned (the run is then marked failed: its results would be stale).
+    /// Evaluates one shard unless it is already done or another live worker holds it (see
+    /// <see cref="ResultStore.TryClaimShard"/>). Throws when the model or image set changed since the run was planned
+    /// (the run is then marked failed: its results would be stale).
     /// </summary>
-    public void RunShard(string runId, int shardIndex, CancellationToken cancellationToken = default)
+    public ShardClaim RunShard(string runId, int shardIndex, CancellationToken cancellationToken = default)
     {
         var run = _store.GetRun(runId) ?? throw new KeyNotFoundException($"no run '{runId}'");
         var shard = _store.GetShards(runId).FirstOrDefault(s => s.Index == shardIndex)
                     ?? throw new KeyNotFoundException($"run '{runId}' has no shard {shardIndex}");
-        if (shard.State == RunStates.Done) return;
+        if (shard.State == RunStates.Done) return new ShardClaim(ShardClaimResult.Done, "", null);
 
         var (model, images) = OpenRunInputs(run);
-        _store.MarkShardStarted(runId, shardIndex);
+        var claim = _store.TryClaimShard(runId, shardIndex, ShardLease);
+        if (claim.Result != ShardClaimResult.Claimed) return claim;
+        try
+        {
+            Evaluate(run, shard, model, images, claim.Owner, cancellationToken);
+            return claim;
+        }
+        catch
+        {
+            // Give the shard back now rather than when the lease runs out: a retry may start at once.
+            try { _store.ReleaseShard(runId, shardIndex, claim.Owner); }
+            catch (Exception e) { _log($"{run.ModelId}: shard {shardIndex + 1}: could not release the lease ({e.Message}); it runs out by itself"); }
+            throw;
+        }
+    }
+
+    private void Evaluate(RunInfo run, ShardInfo shard, IClassifier model, ImageSet images, string owner, CancellationToken cancellationToken)
+    {
+        string runId = run.RunId;
+        int shardIndex = shard.Index;
         var sw = Stopwatch.StartNew();
         int classCount = model.Card.ClassCount;
         var slice = images.Images.Skip(shard.Start).Take(shard.Count).Select((img, k) => (Image: img, Position: shard.Start + k)).ToList();
@@ -114,10 +148,17 @@ public sealed class EvaluationService
                     for (int c = 0; c < classCount; c++) probabilities.Add(p[c]);
                 }
             }
-            _store.ReportShardProgress(runId, shardIndex, predictions.Count + skips.Count);
+            if (!_store.ReportShardProgress(runId, shardIndex, predictions.Count + skips.Count, owner, ShardLease))
+            {
+                // Our lease ran out and another worker took the shard: its result will be the one committed.
+                _log($"{run.ModelId}: shard {shardIndex + 1}/{run.ShardCount} was taken over by another worker; dropping this attempt");
+                return;
+            }
         }
-        _store.CommitShard(runId, shardIndex, probabilities.ToArray(), classCount, predictions, skips, sw.Elapsed.TotalSeconds);
-        _log($"{run.ModelId}: shard {shardIndex + 1}/{run.ShardCount} done ({predictions.Count} images, {skips.Count} skipped, {sw.Elapsed.TotalSeconds:F1} s)");
+        bool committed = _store.CommitShard(runId, shardIndex, probabilities.ToArray(), classCount, predictions, skips, sw.Elapsed.TotalSeconds, owner);
+        _log(committed
+            ? $"{run.ModelId}: shard {shardIndex + 1}/{run.ShardCount} done ({predictions.Count} images, {skips.Count} skipped, {sw.Elapsed.TotalSeconds:F1} s)"
+            : $"{run.ModelId}: shard {shardIndex + 1}/{run.ShardCount} was committed by another worker; this attempt is dropped");
     }
 
     /// <summary>
@@ -134,14 +175,21 @@ public sealed class EvaluationService
         int classCount = _classes.Classes.Count;
         var rows = new List<PredictionRow>();
         var matrix = new List<float>();
-        foreach (var shard in shards)
+        try
         {
-            var preds = _store.GetPredictions(runId, shard.Index);
-            float[] data = preds.Count == 0 ? [] : Npy.ReadFloats(_store.ShardMatrixPath(runId, shard.Index)).Data;
-            if (data.Length != preds.Count * classCount)
-                throw new InvalidDataException($"run {runId} shard {shard.Index}: matrix has {data.Length} values for {preds.Count} predictions");
-            rows.AddRange(preds);
-            matrix.AddRange(data);
+            foreach (var shard in shards)
+            {
+                var preds = _store.GetPredictions(runId, shard.Index);
+                float[] data = preds.Count == 0 ? [] : Npy.ReadFloats(_store.ShardMatrixPath(runId, shard.Index)).Data;
+                if (data.Length != preds.Count * classCount)
+                    throw new InvalidDataException($"run {runId} shard {shard.Index}: matrix has {data.Length} values for {preds.Count} predictions");
+                rows.AddRange(preds);
+                matrix.AddRange(data);
+            }
+        }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException && _store.GetRun(runId)?.State == RunStates.Done)
+        {
+            return true; // another worker finalised the run meanwhile and removed the shard files
         }
         var probabilities = matrix.ToArray();
         var labels = rows.Select(r => r.Label).ToArray();
@@ -154,7 +202,7 @@ public sealed class EvaluationService
         var perRoot = accuracy.Where(a => a.Scope == AccuracyCalculator.Root).ToDictionary(a => a.Key, a => a.Top1);
         int skipped = shards.Sum(s => s.Skipped);
         var summary = new EvaluationSummary(run.ModelId, runId, rows.Count, skipped, overall.Top1, overall.Top5, perRoot);
-        _store.CompleteRun(runId, accuracy, summary);
+        if (!_store.CompleteRun(runId, accuracy, summary)) return true; // another finaliser completed it first
         foreach (var shard in shards)
             try { File.Delete(_store.ShardMatrixPath(runId, shard.Index)); } catch (IOException) { }
         _log($"{run.ModelId}: done — top-1 {overall.Top1:P1}, top-5 {overall.Top5:P1} on {rows.Count} images ({skipped} skipped)");
@@ -170,13 +218,18 @@ public sealed class EvaluationService
         var run = PlanRun(modelId, images);
         foreach (var shard in _store.GetShards(run.RunId).Where(s => s.State != RunStates.Done))
         {
-            RunShard(run.RunId, shard.Index, cancellationToken);
+            // Another live process holds the shard: wait for it to commit or for its lease to run out.
+            while (RunShard(run.RunId, shard.Index, cancellationToken) is { Result: ShardClaimResult.Busy } busy)
+                Task.Delay(Clamp(busy.BusyUntilUtc!.Value - DateTime.UtcNow, TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(2)), cancellationToken)
+                    .GetAwaiter().GetResult();
             progress?.Invoke(_store.GetProgress(run.RunId));
         }
         TryFinalize(run.RunId);
         progress?.Invoke(_store.GetProgress(run.RunId));
         return _store.GetSummary(run.RunId) ?? throw new InvalidOperationException($"run {run.RunId} did not finish");
     }
+
+    private static TimeSpan Clamp(TimeSpan t, TimeSpan min, TimeSpan max) => t < min ? min : t > max ? max : t;
 
     private (IClassifier Model, ImageSet Images) OpenRunInputs(RunInfo run)
     {

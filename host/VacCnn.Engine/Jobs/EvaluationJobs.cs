@@ -31,13 +31,20 @@ public sealed class EvaluationJobs(EvaluationService evaluation, IBackgroundJobC
 
     /// <summary>
     /// Runs one shard; the job that completes the last shard assembles the run's results and chains the class
-    /// analytics (shards finish in any order, so the chain starts from whichever job finalises the run).
+    /// analytics (shards finish in any order, so the chain starts from whichever job finalises the run). Safe to run
+    /// twice at once (in one process or on two machines): the store's shard lease lets one run it, and when another
+    /// live worker holds the shard this job comes back after that worker's lease, in case the worker dies.
     /// </summary>
     [AutomaticRetry(Attempts = 2, OnAttemptsExceeded = AttemptsExceededAction.Fail)]
-    [DisableConcurrentExecution(timeoutInSeconds: 10)]
     public void RunShard(string runId, int shard)
     {
-        evaluation.RunShard(runId, shard);
+        var claim = evaluation.RunShard(runId, shard);
+        if (claim.Result == ShardClaimResult.Busy)
+        {
+            var wait = (claim.BusyUntilUtc ?? DateTime.UtcNow) - DateTime.UtcNow + TimeSpan.FromSeconds(1);
+            jobs.Schedule<EvaluationJobs>(j => j.RunShard(runId, shard), wait > TimeSpan.Zero ? wait : TimeSpan.FromSeconds(1));
+            return;
+        }
         if (evaluation.TryFinalize(runId)) AnalyticsJobs.Queue(jobs, runId);
     }
 

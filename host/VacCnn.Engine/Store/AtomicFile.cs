@@ -7,19 +7,26 @@ namespace VacCnn.Engine.Store;
 public static class AtomicFile
 {
     /// <summary>Writes via <paramref name="write"/> into a temp file, then renames it to <paramref name="path"/>.</summary>
+    /// <exception cref="IOException">The file cannot be written (disk full, read-only, permissions); the message names
+    /// the path, and the previous content of <paramref name="path"/>, if any, is untouched.</exception>
     public static void Write(string path, Action<Stream> write)
     {
         string dir = Path.GetDirectoryName(Path.GetFullPath(path))!;
-        Directory.CreateDirectory(dir);
         string tmp = Path.Combine(dir, $".{Path.GetFileName(path)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
         try
         {
+            Directory.CreateDirectory(dir);
             using (var fs = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16))
             {
                 write(fs);
                 fs.Flush(flushToDisk: true);
             }
             File.Move(tmp, path, overwrite: true);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            try { File.Delete(tmp); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+            throw new IOException($"cannot write '{path}' (is the data folder full or read-only?): {e.Message}", e);
         }
         catch
         {

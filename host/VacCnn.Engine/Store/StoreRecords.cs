@@ -29,7 +29,13 @@ public sealed record RunInfo(
     string? Error);
 
 /// <summary>A contiguous slice of the image set: the unit of work that survives a crash.</summary>
-public sealed record ShardInfo(string RunId, int Index, int Start, int Count, string State, int ImagesDone, int Skipped, double Seconds, DateTime? FinishedUtc);
+public sealed record ShardInfo(string RunId, int Index, int Start, int Count, string State, int ImagesDone, int Skipped, double Seconds, DateTime? FinishedUtc)
+{
+    /// <summary>How many times a worker took this shard (more than one after a crash or a lost lease).</summary>
+    public int Attempts { get; init; }
+    /// <summary>The current or last lease holder (<see cref="ShardOwner"/> id), or null.</summary>
+    public string? Owner { get; init; }
+}
 
 /// <summary>How far a run is.</summary>
 public sealed record RunProgress(

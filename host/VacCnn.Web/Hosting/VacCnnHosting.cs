@@ -1,6 +1,5 @@
 using System.Globalization;
 using Hangfire;
-using Hangfire.InMemory;
 using Microsoft.Extensions.Options;
 using VacCnn.Engine;
 using VacCnn.Engine.Configuration;
@@ -52,17 +51,19 @@ public static class VacCnnHosting
         services.AddVacCnnAnalytics();
 
         // The run records in the ResultStore are the source of truth, so the queue may live in memory:
-        // RunRecovery re-queues unfinished shards and schedules at every start.
-        services.AddHangfire(c => c
+        // RunRecovery re-queues unfinished shards and schedules at every start. With PostgreSQL, queue and tables are
+        // shared by every worker process (VacCnnRoles).
+        services.AddHangfire((sp, c) => c
             .SetDataCompatibilityLevel(CompatibilityLevel.Version_180)
             .UseSimpleAssemblyNameTypeSerializer()
             .UseRecommendedSerializerSettings()
-            .UseInMemoryStorage(new InMemoryStorageOptions()));
-        services.AddHangfireServer((sp, o) =>
-        {
-            o.WorkerCount = ReadWorkers(sp.GetRequiredService<IConfiguration>(), out _);
-            o.ServerName = "vaccnn-" + Environment.ProcessId.ToString(CultureInfo.InvariantCulture);
-        });
+            .UseVacCnnStorage(sp.GetRequiredService<IOptions<VacCnnOptions>>().Value));
+        if (VacCnnRoles.Read(builder.Configuration) != VacCnnRole.Web)
+            services.AddHangfireServer((sp, o) =>
+            {
+                o.WorkerCount = ReadWorkers(sp.GetRequiredService<IConfiguration>(), out _);
+                o.ServerName = "vaccnn-" + Environment.ProcessId.ToString(CultureInfo.InvariantCulture);
+            });
         return builder;
     }
 
@@ -107,6 +108,10 @@ public static class VacCnnHosting
         catch (InvalidOperationException e) { problems = [$"the {VacCnnOptions.Section} section cannot be read: {e.Message}"]; }
         ReadWorkers(app.Configuration, out string? workersProblem);
         if (workersProblem != null) problems.Add(workersProblem);
+        // Split roles only make sense around a shared queue: an in-memory queue is invisible to other processes.
+        if (VacCnnRoles.Read(app.Configuration) != VacCnnRole.All && problems.Count == 0
+            && !app.Services.GetRequiredService<IOptions<VacCnnOptions>>().Value.UsesPostgres)
+            problems.Add($"{VacCnnRoles.RoleKey} = '{app.Configuration[VacCnnRoles.RoleKey]}' needs VacCnn:Storage = 'postgres' (with the embedded storage the job queue lives in one process).");
         if (problems.Count > 0) throw ConfigurationFailure(logger, problems);
 
         VacCnnEngine engine;
@@ -114,6 +119,8 @@ public static class VacCnnHosting
         catch (VacCnn.Engine.OptionsValidationException e) { throw ConfigurationFailure(logger, e.Problems); }
 
         LogSummary(logger, engine);
+        // Workers only run what the queue holds; the web/all process re-queues unfinished runs at start.
+        if (VacCnnRoles.Read(app.Configuration) == VacCnnRole.Worker) return app;
         app.Lifetime.ApplicationStarted.Register(() =>
         {
             try
@@ -157,12 +164,16 @@ public static class VacCnnHosting
         else logger.LogInformation("{Line}", line);
     }
 
-    /// <summary>Hangfire dashboard at /hangfire for loopback requests only (it can enqueue and delete jobs).</summary>
+    /// <summary>
+    /// Hangfire dashboard at /hangfire for admins only (it can enqueue and delete jobs): see
+    /// <see cref="Security.AdminAccess"/>. Must come after authentication in the pipeline.
+    /// </summary>
     public static WebApplication UseVacCnnHangfireDashboard(this WebApplication app)
     {
         app.UseHangfireDashboard("/hangfire", new DashboardOptions
         {
-            Authorization = [new LoopbackOnlyDashboardFilter()],
+            Authorization = [], // the default filter allows local requests; ours decides alone
+            AsyncAuthorization = [new Security.AdminDashboardFilter()],
             DashboardTitle = "VacCnn jobs",
             AppPath = "/Admin",
         });

@@ -1,3 +1,5 @@
+using Microsoft.AspNetCore.Authorization;
+using VacCnn.Web.Security;
 using Hangfire;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Mvc.RazorPages;
@@ -11,6 +13,7 @@ namespace VacCnn.Web.Pages;
 /// The admin page: evaluation runs with live progress, buttons to evaluate now, and recurring schedules.
 /// POSTs follow post-redirect-get; invalid input re-renders the page with status 400 and the reason.
 /// </summary>
+[Authorize(Policy = AdminAccess.AdminPolicy)]
 public sealed class AdminModel(VacCnnQueries queries, EvaluationJobs jobs, ResultStore store, IRecurringJobManager recurring,
     ILogger<AdminModel> logger) : PageModel
 {

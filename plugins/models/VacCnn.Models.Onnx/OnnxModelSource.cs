@@ -23,6 +23,13 @@ public sealed class OnnxModelSource : IModelSource
     /// <inheritdoc />
     public string Name => "ONNX folder models";
 
+    /// <summary>
+    /// Size limit for untrusted models: the ONNX file, any one tensor it declares and all its weights together.
+    /// Default 2 GiB (protobuf's own limit); the environment variable <c>VACCNN_MAX_MODEL_MB</c> changes it.
+    /// </summary>
+    public long MaxModelBytes { get; init; } =
+        long.TryParse(Environment.GetEnvironmentVariable("VACCNN_MAX_MODEL_MB"), out long mb) && mb > 0 ? mb << 20 : 2L << 30;
+
     /// <summary>Fold de-quantized weights and other constant subgraphs into float initializers at load time (the file
     /// on disk is untouched). On by default; switch off to measure the speed-up or to run the graph exactly as stored.</summary>
     public bool FoldConstants { get; init; } = true;
@@ -57,7 +64,7 @@ public sealed class OnnxModelSource : IModelSource
         string id = Path.GetFileName(Path.TrimEndingDirectorySeparator(folder));
         try
         {
-            var classifier = new FolderLoader(folder, id, context, FoldConstants).Load();
+            var classifier = new FolderLoader(folder, id, context, FoldConstants, MaxModelBytes).Load();
             return new ModelLoadResult(classifier.Card.Id, folder, classifier, null);
         }
         catch (ModelLoadException e)
@@ -78,7 +85,7 @@ public sealed class OnnxModelSource : IModelSource
     }
 
     /// <summary>The steps of loading one folder; every failure becomes a <see cref="ModelLoadException"/>.</summary>
-    private sealed class FolderLoader(string folder, string folderId, ModelSourceContext context, bool fold)
+    private sealed class FolderLoader(string folder, string folderId, ModelSourceContext context, bool fold, long maxBytes)
     {
         private readonly List<string> _warnings = [];
         private string _id = folderId;
@@ -113,7 +120,10 @@ public sealed class OnnxModelSource : IModelSource
             if (manifest == null)
                 Assume($"no {ModelManifest.FileName}, assumed the values below (inferred from the graph or defaults); add a {ModelManifest.FileName} to make them explicit");
 
-            // 2. Parse the graph.
+            // 2. Parse the graph (bounded in size) and check it before anything walks it.
+            long fileBytes = new FileInfo(onnxPath).Length;
+            if (fileBytes > maxBytes)
+                throw Fail($"{onnxName} has {fileBytes} bytes, over the size limit of {maxBytes} bytes (raise VACCNN_MAX_MODEL_MB if this is a real model)");
             byte[] bytes = File.ReadAllBytes(onnxPath);
             ModelProto model;
             try { model = ModelProto.Parser.ParseFrom(bytes); }
@@ -124,6 +134,11 @@ public sealed class OnnxModelSource : IModelSource
             if (model.Graph == null || model.Graph.Node.Count == 0 || model.OpsetImport.Count == 0)
                 throw Fail($"{onnxName} is not a valid ONNX model: it has no graph, no nodes or no opset import");
             var graph = model.Graph;
+            try { GraphSafety.Check(model, folder, maxBytes); }
+            catch (Exception e) when (e is InvalidDataException or IOException or UnauthorizedAccessException or NotSupportedException)
+            {
+                throw Fail($"{onnxName} is rejected: {e.Message}", e);
+            }
 
             // 3. Input.
             var initializerNames = graph.Initializer.Select(t => t.Name).ToHashSet(StringComparer.Ordinal);
