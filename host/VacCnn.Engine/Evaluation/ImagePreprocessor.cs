@@ -38,6 +38,10 @@ namespace VacCnn.Engine.Evaluation;
 /// </remarks>
 public sealed class ImagePreprocessor
 {
+    /// <summary>Identifies what the tensors mean: part of every run id, so results computed by an earlier
+    /// preprocessing (v1: SkiaSharp resize) are never shown as current.</summary>
+    public const string Version = "torchvision-triangle-2";
+
     /// <summary>Largest accepted width or height, in pixels (checked from the header, before decoding).</summary>
     public const int MaxSide = 20_000;
 

@@ -2,6 +2,8 @@ using System.Data.Common;
 using System.Globalization;
 using System.Text.Json;
 
+using VacCnn.Engine.Evaluation;
+
 namespace VacCnn.Engine.Store;
 
 /// <summary>
@@ -70,7 +72,7 @@ public sealed class ResultStore
 
     /// <summary>The run id for a (model, image set) pair: stable, so unchanged work is found again.</summary>
     public static string RunIdFor(string modelFingerprint, string imageSetFingerprint) =>
-        Fingerprint.OfText(modelFingerprint + "|" + imageSetFingerprint)[..24];
+        Fingerprint.OfText(modelFingerprint + "|" + imageSetFingerprint + "|" + ImagePreprocessor.Version)[..24];
 
     private DbConnection Open() => _db.Open();
 
