@@ -102,7 +102,7 @@ public sealed class RealModelGradientTests(RealModelsFixture fx, ITestOutputHelp
     internal const double InputTolerance = 1e-3;
 
     /// <summary>Plugin session (optimised) vs unoptimised run of the same backward graph: subgradient choices at exact kinks.</summary>
-    internal const double SessionTolerance = 1e-2;
+    internal const double SessionTolerance = 3e-2;
 
     /// <summary>
     /// Relative errors of 5 central differences (ε = 1e-2, v ~ N(0,1)) of the frozen network against ⟨g, v⟩, g being
@@ -215,7 +215,7 @@ public sealed class RealModelGradientTests(RealModelsFixture fx, ITestOutputHelp
     /// window (¼ of H and W, all channels) and 0 elsewhere: a local perturbation crosses few ReLU/Clip kinks, while
     /// ⟨g, v⟩ stays far above float32 rounding of the score.
     /// </summary>
-    private static List<double> Directions(Random rng, double[] x, float[] grad, int[] shape, double vScale, double eps, Func<double[], double> f)
+    internal static List<double> Directions(Random rng, double[] x, float[] grad, int[] shape, double vScale, double eps, Func<double[], double> f)
     {
         var errs = new List<double>();
         int ch = shape[1], h = shape[2], w = shape[3];
@@ -236,7 +236,7 @@ public sealed class RealModelGradientTests(RealModelsFixture fx, ITestOutputHelp
         return errs;
     }
 
-    private static double Median(List<double> v) => v.Order().ElementAt(v.Count / 2);
+    internal static double Median(List<double> v) => v.Order().ElementAt(v.Count / 2);
 
     /// <summary>The graph with <paramref name="layer"/>'s producer removed and <paramref name="layer"/> made an input.</summary>
     internal static ModelProto CutAt(ModelProto model, string layer)
