@@ -1,7 +1,7 @@
 namespace VacCnn.Bench;
 
 /// <summary>Command-line options of the benchmark.</summary>
-internal sealed record BenchOptions(string Shared, int ImageCount, bool Torch, HashSet<string> Sections, string TorchCache)
+internal sealed record BenchOptions(string Shared, int ImageCount, bool Torch, HashSet<string> Sections, string TorchCache, bool Quick = false)
 {
     public string Models => Path.Combine(Shared, "models");
     public string Samples => Path.Combine(Shared, "imagenet-samples");
@@ -11,7 +11,7 @@ internal sealed record BenchOptions(string Shared, int ImageCount, bool Torch, H
     {
         string shared = FindShared();
         int count = 200;
-        bool torch = true;
+        bool torch = true, quick = false;
         var sections = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
         string cache = Path.Combine(Path.GetTempPath(), "vaccnn-torchvision-cache");
         for (int i = 0; i < args.Length; i++)
@@ -23,11 +23,12 @@ internal sealed record BenchOptions(string Shared, int ImageCount, bool Torch, H
                 case "--no-torch": torch = false; break;
                 case "--section": sections.Add(args[++i]); break;
                 case "--torch-cache": cache = args[++i]; break;
+                case "--quick": quick = true; break; // explain section: checks that it runs, figures meaningless
                 default: throw new ArgumentException($"unknown option {args[i]}");
             }
         }
         if (sections.Count == 0) sections.Add("evaluation");
-        return new BenchOptions(Path.GetFullPath(shared), count, torch, sections, cache);
+        return new BenchOptions(Path.GetFullPath(shared), count, torch, sections, cache, quick);
     }
 
     private static string FindShared()
