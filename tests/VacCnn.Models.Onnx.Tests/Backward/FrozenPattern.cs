@@ -21,7 +21,11 @@ internal static class FrozenPattern
     private static readonly HashSet<string> Piecewise = ["Relu", "Clip", "HardSigmoid", "MaxPool"];
 
     /// <summary>The frozen copy of <paramref name="model"/> at input <paramref name="x0"/> (batch 1).</summary>
-    public static ModelProto Freeze(ModelProto model, string inputName, float[] x0, long[] shape)
+    public static ModelProto Freeze(ModelProto model, string inputName, float[] x0, long[] shape) =>
+        Freeze(model, [(inputName, x0, shape)]);
+
+    /// <summary>The frozen copy of <paramref name="model"/> at the given graph inputs (batch 1), e.g. image and cut layer.</summary>
+    public static ModelProto Freeze(ModelProto model, IReadOnlyList<(string Name, float[] Data, long[] Shape)> inputs)
     {
         var m = model.Clone();
         var g = m.Graph;
@@ -47,17 +51,19 @@ internal static class FrozenPattern
                 fetch.Add(n.Output[0] + "/frozen_idx");
             }
         }
-        var distinct = fetch.Distinct(StringComparer.Ordinal).Where(f => f != inputName).ToArray();
+        var inputNames = inputs.Select(i => i.Name).ToHashSet(StringComparer.Ordinal);
+        var distinct = fetch.Distinct(StringComparer.Ordinal).Where(f => !inputNames.Contains(f)).ToArray();
         if (distinct.Length == 0) return m; // nothing piecewise: the network is its own frozen copy
         var existing = probe.Graph.Output.Select(o => o.Name).ToHashSet(StringComparer.Ordinal);
         foreach (var f in distinct.Where(f => !existing.Contains(f))) probe.Graph.Output.Add(new ValueInfoProto { Name = f });
         var values = new Dictionary<string, (long[] Shape, float[]? F, long[]? L)>(StringComparer.Ordinal);
-        using (var options = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_DISABLE_ALL })
-        using (var session = new InferenceSession(probe.ToByteArray(), options))
-        using (var x = OrtValue.CreateTensorValueFromMemory(x0, shape))
-        using (var run = new RunOptions())
-        using (var outs = session.Run(run, [inputName], [x], distinct))
+        using var options = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_DISABLE_ALL };
+        using var session = new InferenceSession(probe.ToByteArray(), options);
+        var feeds = inputs.Select(i => OrtValue.CreateTensorValueFromMemory(i.Data, i.Shape)).ToList();
+        try
         {
+            using var run = new RunOptions();
+            using var outs = session.Run(run, inputs.Select(i => i.Name).ToArray(), feeds, distinct);
             for (int i = 0; i < distinct.Length; i++)
             {
                 var info = outs[i].GetTensorTypeAndShape();
@@ -66,7 +72,8 @@ internal static class FrozenPattern
                     : (info.Shape, outs[i].GetTensorDataAsSpan<float>().ToArray(), null);
             }
         }
-        values[inputName] = (shape, x0, null);
+        finally { foreach (var f in feeds) f.Dispose(); }
+        foreach (var i in inputs) values[i.Name] = (i.Shape, i.Data, null);
 
         int k = 0;
         foreach (var n in nodes)

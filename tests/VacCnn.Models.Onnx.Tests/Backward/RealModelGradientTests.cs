@@ -61,7 +61,44 @@ public sealed class RealModelGradientTests(RealModelsFixture fx, ITestOutputHelp
             var errs = Directions(rng, a, r.LayerGradient.Data, r.Activations.Shape, scale, 1e-2, F);
             output.WriteLine($"{id} layer {layer} {string.Join("x", aShape)}: rel errors {string.Join(", ", errs.Select(e => e.ToString("E2")))}");
             Assert.True(Median(errs) < 2e-2, $"layer median relative error {Median(errs):E2}");
+
+            // The same cut with the head's piecewise decisions frozen: whole-layer directions, max < LayerFrozenTolerance.
+            var frozen = FrozenPattern.Freeze(cut, [(c.InputName, images.Data, shape), (layer, r.Activations.Data, aShape)]);
+            using var frozenRun = new Runner(frozen, 1);
+            double Ff(double[] aa) => frozenRun.Run([(c.InputName, x, shape), (layer, aa, aShape)], c.OutputName)[0][cls];
+            Assert.True(Math.Abs(Ff(a) - F(a)) <= 1e-4 * (1 + Math.Abs(F(a))), "frozen head differs from the head at A");
+            var frozenErrs = FrozenErrors(a, r.LayerGradient.Data.Select(v => (double)v).ToArray(), scale, Ff, new Random(4));
+            output.WriteLine($"{id} layer (frozen head): rel errors {string.Join(", ", frozenErrs.Select(e => e.ToString("E2")))}");
+            Assert.True(frozenErrs.Max() < LayerFrozenTolerance, $"layer (frozen head) max relative error {frozenErrs.Max():E2}");
         }
+    }
+
+    /// <summary>Tolerance of the frozen-head layer check (best of the ε ladder per direction, max over 5 directions).</summary>
+    internal const double LayerFrozenTolerance = 1e-4;
+
+    /// <summary>
+    /// Relative errors |FD − ⟨g,v⟩| / |⟨g,v⟩| for 5 directions v ~ N(0,1)·<paramref name="scale"/> over the whole
+    /// tensor, each the best of central differences at ε = 1 … 1e-4 and Richardson at 1e-2 and 1e-3 (linear frozen
+    /// networks are exact at ε = 1; smooth ones need the extrapolation).
+    /// </summary>
+    internal static List<double> FrozenErrors(double[] x, double[] g, double scale, Func<double[], double> f, Random rng, Action<string>? log = null)
+    {
+        double[] ladder = [1, 1e-1, 1e-2, 1e-3, 1e-4], richardson = [1e-2, 1e-3];
+        var errs = new List<double>();
+        for (int k = 0; k < 5; k++)
+        {
+            var v = x.Select(_ => scale * Normal(rng)).ToArray();
+            double dot = 0;
+            for (int i = 0; i < x.Length; i++) dot += g[i] * v[i];
+            double D(double eps) => (f(x.Zip(v, (a, b) => a + eps * b).ToArray()) - f(x.Zip(v, (a, b) => a - eps * b).ToArray())) / (2 * eps);
+            var estimates = ladder.Select(eps => (Name: $"ε={eps}", Value: D(eps))).ToList();
+            // Richardson: (4·D(ε/2) − D(ε)) / 3 cancels the ε² term of smooth (gated) networks.
+            foreach (double eps in richardson) estimates.Add(($"R(ε={eps})", (4 * D(eps / 2) - D(eps)) / 3));
+            var e = estimates.Select(q => (q.Name, Error: double.IsFinite(q.Value) ? Math.Abs(q.Value - dot) / Math.Abs(dot) : double.PositiveInfinity)).ToArray();
+            log?.Invoke($"  dir {k}: " + string.Join(", ", e.Select(q => $"{q.Name}: {q.Error:E2}")));
+            errs.Add(e.Min(q => q.Error));
+        }
+        return errs;
     }
 
     /// <summary>
@@ -132,22 +169,7 @@ public sealed class RealModelGradientTests(RealModelsFixture fx, ITestOutputHelp
         double f0 = run.Run([(inputName, x, shape)], outputName)[0][cls];
         Assert.True(Math.Abs(scores[cls] - f0) <= 1e-4 * (1 + Math.Abs(scores[cls])), $"frozen network scores {f0} at x, network {scores[cls]}");
         double F(double[] xx) => run.Run([(inputName, xx, shape)], outputName)[0][cls];
-        var rng = new Random(5);
-        double[] ladder = [1, 1e-1, 1e-2, 1e-3, 1e-4], richardson = [1e-2, 1e-3];
-        var errs = new List<double>();
-        for (int k = 0; k < 5; k++)
-        {
-            var v = x.Select(_ => Normal(rng)).ToArray();
-            double dot = 0;
-            for (int i = 0; i < x.Length; i++) dot += g[i] * v[i];
-            double D(double eps) => (F(x.Zip(v, (a, b) => a + eps * b).ToArray()) - F(x.Zip(v, (a, b) => a - eps * b).ToArray())) / (2 * eps);
-            var estimates = ladder.Select(eps => (Name: $"ε={eps}", Value: D(eps))).ToList();
-            // Richardson: (4·D(ε/2) − D(ε)) / 3 cancels the ε² term of smooth (gated) networks.
-            foreach (double eps in richardson) estimates.Add(($"R(ε={eps})", (4 * D(eps / 2) - D(eps)) / 3));
-            var e = estimates.Select(q => (q.Name, Error: double.IsFinite(q.Value) ? Math.Abs(q.Value - dot) / Math.Abs(dot) : double.PositiveInfinity)).ToArray();
-            output.WriteLine($"  {label} dir {k}: " + string.Join(", ", e.Select(q => $"{q.Name}: {q.Error:E2}")));
-            errs.Add(e.Min(q => q.Error));
-        }
+        var errs = FrozenErrors(x, g, 1, F, new Random(5), line => output.WriteLine($"  {label}{line}"));
         output.WriteLine($"{label} input (frozen pattern): rel errors {string.Join(", ", errs.Select(e => e.ToString("E2")))}; " +
                          $"plugin session vs unoptimised run: {sessions:E2}");
         return (errs, sessions);
