@@ -63,7 +63,14 @@ class WithFeatures(torch.nn.Module):
         super().__init__()
         self.model = model
         self.captured = None
-        model.get_submodule(layer).register_forward_hook(lambda m, i, o: setattr(self, "captured", o))
+        model.get_submodule(layer).register_forward_hook(self._capture)
+
+    def _capture(self, module, inputs, output):
+        # The rest of the network continues from a copy: an in-place op downstream (DenseNet's
+        # F.relu(features, inplace=True) after features.norm5) would otherwise rewrite the captured tensor, and
+        # the name would land on the ReLU's output instead of the module's.
+        self.captured = output
+        return output.clone()
 
     def forward(self, x):
         logits = self.model(x)

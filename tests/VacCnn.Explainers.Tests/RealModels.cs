@@ -48,6 +48,11 @@ public sealed class RealModelsFixture : IDisposable
     public IReadOnlyList<string> RandomisedInitializers { get; }
     public IReadOnlyList<FloatTensor> Images { get; }
 
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<(string, int), SaliencyMap> _trainedMaps = new();
+
+    /// <summary>The trained model's map of image <paramref name="index"/> (predicted class, seed 1), computed once per run.</summary>
+    public SaliencyMap TrainedMap(string explainer, int index, Func<SaliencyMap> compute) => _trainedMaps.GetOrAdd((explainer, index), _ => compute());
+
     private static IClassifier Load(string root)
     {
         var results = new OnnxModelSource().Discover(new ModelSourceContext(root, ExecutionDevice.Cpu, _ => { }));

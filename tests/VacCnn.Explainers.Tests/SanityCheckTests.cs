@@ -7,7 +7,8 @@ namespace VacCnn.Explainers.Tests;
 
 /// <summary>
 /// Sanity checks on a real model and real images: model randomisation (Adebayo et al., NeurIPS 2018) and the
-/// deletion metric (Petsiuk et al., RISE 2018). Settings are reduced for speed and stated in each test.
+/// deletion metric (Petsiuk et al., RISE 2018), for every explainer, on mobilenet_v1_0.25_128_quant and 30 real images.
+/// Default settings except BBMP's iteration count (see <see cref="SanitySettings"/>).
 /// </summary>
 [Collection(RealModelsCollection.Name)]
 public sealed class SanityCheckTests(RealModelsFixture real, ITestOutputHelper output)
@@ -32,74 +33,80 @@ public sealed class SanityCheckTests(RealModelsFixture real, ITestOutputHelper o
         Assert.True(same <= 3, $"{same} of {real.Images.Count} predictions unchanged");
     }
 
-    [RealGradientsFact]
-    public void Model_randomisation_destroys_the_GradCam_map_while_reruns_agree()
-    {
-        var gradCam = new GradCam();
-        var smooth = new SmoothGradCamPlusPlus();
-        // Smooth Grad-CAM++ with 8 samples (instead of 25) keeps the run short.
-        var eight = new Dictionary<string, double> { ["samples"] = 8 };
-        var vsRandom = new List<double>();
-        var rerun = new List<double>();
-        var seeds = new List<double>();
-        foreach (var x in real.Images)
-        {
-            int cls = Predicted(real.Trained, x);
-            var trained = gradCam.Explain(real.Trained, x, Request(cls, 1), CancellationToken.None);
-            var again = gradCam.Explain(real.Trained, x, Request(cls, 2), CancellationToken.None);
-            // The randomised model explains the same class, so only the weights differ.
-            var randomised = gradCam.Explain(real.Randomised, x, Request(cls, 1), CancellationToken.None);
-            vsRandom.Add(Reference.Spearman(trained.Values, randomised.Values));
-            rerun.Add(Reference.Spearman(trained.Values, again.Values));
-            var s1 = smooth.Explain(real.Trained, x, Request(cls, 1, eight), CancellationToken.None);
-            var s2 = smooth.Explain(real.Trained, x, Request(cls, 2, eight), CancellationToken.None);
-            seeds.Add(Reference.Spearman(s1.Values, s2.Values));
-        }
-        double meanRandom = vsRandom.Average(), meanRerun = rerun.Average(), meanSeeds = seeds.Average();
-        output.WriteLine($"Spearman over {real.Images.Count} images: Grad-CAM trained vs randomised {meanRandom:F3} " +
-                         $"(min {vsRandom.Min():F3}, max {vsRandom.Max():F3}); Grad-CAM twice {meanRerun:F3}; " +
-                         $"Smooth Grad-CAM++ seed 1 vs 2 {meanSeeds:F3} (min {seeds.Min():F3})");
-        Assert.Equal(1.0, meanRerun, 6);
-        Assert.True(meanSeeds > 0.8, $"two seeds of Smooth Grad-CAM++ agree only {meanSeeds:F3}");
-        Assert.True(meanRandom < 0.5, $"trained vs randomised Grad-CAM still correlate {meanRandom:F3}");
-        Assert.True(meanSeeds - meanRandom > 0.4);
-    }
-
     public static TheoryData<string> Ids => ExplainerContractTests.Ids;
 
-    /// <summary>Reduced settings for the faithfulness test (defaults: 25 samples, all channels, 300 iterations).</summary>
-    private static Dictionary<string, double> FastSettings(string id) => id switch
+    /// <summary>
+    /// Settings of the sanity checks: the defaults (Smooth Grad-CAM++ 25 samples, Score-CAM all channels) except BBMP,
+    /// which runs 100 Adam iterations instead of 300 (30 images × 3 maps × 300 iterations would take ~6 minutes here).
+    /// </summary>
+    private static Dictionary<string, double> SanitySettings(string id) => id switch
     {
-        "smoothgradcampp" => new() { ["samples"] = 8 },
-        "scorecam" => new() { ["channels"] = 64 },
         "bbmp" => new() { ["iterations"] = 100 },
         _ => [],
     };
+
+    /// <summary>
+    /// Adebayo et al.'s model randomisation, per explainer: Spearman correlation of the map of the trained model with
+    /// the map of the model whose top layers are randomised (same class, same seed), against the correlation of two
+    /// runs of the trained model (seeds 1 and 2: for the stochastic methods — Smooth Grad-CAM++, BBMP — two
+    /// different noise draws; the deterministic ones must agree exactly). Averages over the 30 images.
+    /// </summary>
+    [RealGradientsTheory]
+    [MemberData(nameof(Ids))]
+    public void Model_randomisation_lowers_the_map_correlation_far_below_two_runs_of_the_trained_model(string id)
+    {
+        var explainer = ExplainerContractTests.Create(id);
+        var settings = SanitySettings(id);
+        var vsRandom = new List<double>();
+        var rerun = new List<double>();
+        var timer = Stopwatch.StartNew();
+        for (int index = 0; index < real.Images.Count; index++)
+        {
+            var x = real.Images[index];
+            int cls = Predicted(real.Trained, x);
+            var trained = real.TrainedMap(id, index, () => explainer.Explain(real.Trained, x, Request(cls, 1, settings), CancellationToken.None));
+            var again = explainer.Explain(real.Trained, x, Request(cls, 2, settings), CancellationToken.None);
+            // The randomised model explains the same class, so only the weights differ.
+            var randomised = explainer.Explain(real.Randomised, x, Request(cls, 1, settings), CancellationToken.None);
+            vsRandom.Add(Reference.Spearman(trained.Values, randomised.Values));
+            rerun.Add(Reference.Spearman(trained.Values, again.Values));
+        }
+        double meanRandom = vsRandom.Average(), meanRerun = rerun.Average();
+        output.WriteLine($"{id} ({string.Join(", ", settings.Select(s => $"{s.Key}={s.Value}"))}): Spearman over {real.Images.Count} images: " +
+                         $"trained vs randomised {meanRandom:F3} (min {vsRandom.Min():F3}, max {vsRandom.Max():F3}); " +
+                         $"two runs of the trained model {meanRerun:F3} (min {rerun.Min():F3}); {timer.Elapsed.TotalSeconds:F0} s");
+        if (id is "gradcam" or "gradcampp" or "scorecam") Assert.Equal(1.0, meanRerun, 6);
+        // Measured: BBMP (100 iterations) reruns 0.69, Smooth Grad-CAM++ 0.99; randomised 0.01–0.27.
+        Assert.True(meanRerun > 0.5, $"{id}: two runs of the trained model agree only {meanRerun:F3}");
+        Assert.True(meanRandom < 0.5, $"{id}: trained vs randomised maps still correlate {meanRandom:F3}");
+        Assert.True(meanRerun - meanRandom > 0.4, $"{id}: randomisation lowers the correlation only from {meanRerun:F3} to {meanRandom:F3}");
+    }
 
     [RealGradientsTheory]
     [MemberData(nameof(Ids))]
     public void Deleting_pixels_in_map_order_drops_the_probability_faster_than_random_order(string id)
     {
         var explainer = ExplainerContractTests.Create(id);
-        var settings = FastSettings(id);
+        var settings = SanitySettings(id);
         var mapAucs = new List<double>();
         var randomAucs = new List<double>();
         var timer = new Stopwatch();
-        int index = 0;
-        foreach (var x in real.Images)
+        for (int index = 0; index < real.Images.Count; index++)
         {
+            var x = real.Images[index];
             timer.Start();
-            var map = explainer.Explain(real.Trained, x, Request(null, 1, settings), CancellationToken.None);
+            // The predicted class with seed 1: the same map the randomisation test computes (shared, BBMP is slow).
+            var map = real.TrainedMap(id, index, () => explainer.Explain(real.Trained, x, Request(null, 1, settings), CancellationToken.None));
             timer.Stop();
             var blurred = Deletion.Blur(x, sigma: 5);
-            var rng = new Random(100 + index++);
+            var rng = new Random(100 + index);
             mapAucs.Add(Deletion.Auc(real.Trained, x, blurred, map.ClassIndex, Deletion.OrderByMap(map.Values, rng)));
             randomAucs.Add(Deletion.Auc(real.Trained, x, blurred, map.ClassIndex, Deletion.RandomOrder(map.Values.Length, rng)));
         }
         double mapMean = mapAucs.Average(), randomMean = randomAucs.Average();
         int wins = mapAucs.Zip(randomAucs, (m, r) => m < r ? 1 : 0).Sum();
         output.WriteLine($"{id} ({string.Join(", ", settings.Select(s => $"{s.Key}={s.Value}"))}): deletion AUC map {mapMean:F4} vs random {randomMean:F4}; " +
-                         $"map lower on {wins}/{mapAucs.Count} images; {timer.Elapsed.TotalMilliseconds / real.Images.Count:F1} ms per explanation");
+                         $"map lower on {wins}/{mapAucs.Count} images; {timer.Elapsed.TotalMilliseconds / real.Images.Count:F1} ms per explanation (0 when shared with the randomisation test)");
         Assert.True(mapMean < randomMean, $"{id}: deletion AUC in map order {mapMean:F4} is not below random order {randomMean:F4}");
     }
 }

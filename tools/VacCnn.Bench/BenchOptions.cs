@@ -1,21 +1,18 @@
 namespace VacCnn.Bench;
 
 /// <summary>Command-line options of the benchmark.</summary>
-internal sealed record BenchOptions(string Shared, int ImageCount, bool Torch, HashSet<string> Sections, string TorchCache)
+internal sealed record BenchOptions(string Shared, int ImageCount, bool Torch, HashSet<string> Sections, string TorchCache, bool Quick = false)
 {
     public string Models => Path.Combine(Shared, "models");
     public string Samples => Path.Combine(Shared, "imagenet-samples");
     public string ImageNet => Path.Combine(Shared, "imagenet");
-    /// <summary>Tiny sizes: only checks that a section runs (sections that support it).</summary>
-    public bool Quick { get; init; }
 
     public static BenchOptions Parse(string[] args)
     {
         string shared = FindShared();
         int count = 200;
-        bool torch = true;
+        bool torch = true, quick = false;
         var sections = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
-        bool quick = false;
         string cache = Path.Combine(Path.GetTempPath(), "vaccnn-torchvision-cache");
         for (int i = 0; i < args.Length; i++)
         {
@@ -26,12 +23,13 @@ internal sealed record BenchOptions(string Shared, int ImageCount, bool Torch, H
                 case "--no-torch": torch = false; break;
                 case "--section": sections.Add(args[++i]); break;
                 case "--torch-cache": cache = args[++i]; break;
-                case "--quick": quick = true; break;
+                case "--quick": quick = true; break; // tiny sizes: checks that a section runs, figures meaningless
                 default: throw new ArgumentException($"unknown option {args[i]}");
             }
         }
         if (sections.Count == 0) sections.Add("evaluation");
-        return new BenchOptions(Path.GetFullPath(shared), count, torch, sections, cache) { Quick = quick };
+        if (sections.Remove("all")) sections.UnionWith(["evaluation", "analytics", "explain"]);
+        return new BenchOptions(Path.GetFullPath(shared), count, torch, sections, cache, quick);
     }
 
     private static string FindShared()

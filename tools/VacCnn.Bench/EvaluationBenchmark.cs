@@ -178,7 +178,7 @@ internal sealed class EvaluationBenchmark(BenchOptions o)
         catch (Exception) { return false; }
     }
 
-    private string? ExportTorchvision(string arch)
+    internal string? ExportTorchvision(string arch)
     {
         string folder = Path.Combine(o.TorchCache, arch);
         if (File.Exists(Path.Combine(folder, "model.onnx")) && File.Exists(Path.Combine(folder, "model.json"))) return folder;

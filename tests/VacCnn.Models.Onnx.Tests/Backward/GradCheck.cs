@@ -78,10 +78,10 @@ internal sealed class Runner : IDisposable
     private readonly InferenceSession _session;
     private readonly int _type;
 
-    public Runner(ModelProto model, int elemType)
+    public Runner(ModelProto model, int elemType, GraphOptimizationLevel level = GraphOptimizationLevel.ORT_ENABLE_ALL)
     {
         _type = elemType;
-        using var o = new SessionOptions { IntraOpNumThreads = 1 };
+        using var o = new SessionOptions { IntraOpNumThreads = 1, GraphOptimizationLevel = level };
         _session = new InferenceSession(model.ToByteArray(), o);
     }
 

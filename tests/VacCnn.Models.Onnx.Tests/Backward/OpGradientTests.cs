@@ -114,6 +114,16 @@ public sealed class OpGradientTests(ITestOutputHelper output)
         ["Squeeze/Unsqueeze/Flatten"] = new(D, [2, 3, 4, 5], g => { g.Add("Unsqueeze", ["_", g.Ints(2)]); g.Add("Squeeze", ["_", g.Ints(2)]); g.Add("Flatten", ["_"], Int("axis", 2)); g.Add("Sigmoid", ["_"]); }),
         ["BatchNormalization"] = new(D, [2, 3, 4, 5], g =>
             g.Add("BatchNormalization", ["_", g.Const([3]), g.Const([3]), g.Const([3]), g.Const([3], [0.5, 1.5, 2.0])], Float("epsilon", 1e-3f))),
+        ["BatchNormalization spatial=1 (opset 8, upgraded)"] = new(F, [2, 3, 4, 5], g =>
+            g.Add("BatchNormalization", ["_", g.Const([3]), g.Const([3]), g.Const([3]), g.Const([3], [0.5, 1.5, 2.0])], Float("epsilon", 1e-3f), Int("spatial", 1)), 8),
+        ["Slice starts from shape arithmetic (torch chunk)"] = new(D, [2, 4, 3, 3], g =>
+        {
+            // ShuffleNet V2 exports x.chunk(2, dim=1) as Slice with starts/ends computed from Shape at run time.
+            string half = g.Add("Div", [g.Add("Gather", [g.Add("Shape", ["t"]), g.Ints(1)], Int("axis", 0)), g.Ints(2)]);
+            string lo = g.Add("Slice", ["t", g.Ints(0), half, g.Ints(1)]);
+            string hi = g.Add("Slice", ["t", half, g.Ints(long.MaxValue), g.Ints(1)]);
+            g.Add("Mul", [lo, g.Add("Sigmoid", [hi])]);
+        }),
         ["LRN size 5"] = new(F, [2, 7, 3, 3], g => g.Add("LRN", ["_"], Int("size", 5), Float("alpha", 0.5f), Float("beta", 0.75f), Float("bias", 1.5f))),
         ["LRN size 3"] = new(F, [2, 6, 3, 3], g => g.Add("LRN", ["_"], Int("size", 3), Float("alpha", 0.8f), Float("beta", 0.6f), Float("bias", 2f))),
         ["ReduceMean keepdims 0"] = new(D, [2, 3, 4, 5], g => { g.Add("ReduceMean", ["_"], Ints("axes", [2, 3]), Int("keepdims", 0)); g.Add("Mul", ["_", g.Const([3])]); }),

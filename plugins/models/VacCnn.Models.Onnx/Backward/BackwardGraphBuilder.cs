@@ -1,5 +1,6 @@
 using Google.Protobuf;
 using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
 using Onnx;
 using static VacCnn.Models.Onnx.Backward.OnnxBuild;
 
@@ -120,6 +121,7 @@ public sealed partial class BackwardGraphBuilder
         }
         wanted.Add(_target);
         Probe(wanted, inputShape);
+        ProbeSettings(path, inputShape);
         foreach (var t in _g.Initializer) _shapes.TryAdd(t.Name, t.Dims.ToArray());
         foreach (var (name, t) in _constants) _shapes.TryAdd(name, t.Dims.ToArray());
         if (_shapes[_target].Length != 4)
@@ -182,6 +184,54 @@ public sealed partial class BackwardGraphBuilder
         using var outs = session.Run(runOptions, [_input], [x], fetch);
         for (int i = 0; i < fetch.Length; i++) _shapes[fetch[i]] = outs[i].GetTensorTypeAndShape().Shape;
         _shapes[_input] = shape;
+    }
+
+    /// <summary>
+    /// Integer settings (Slice starts/ends, Pad pads, axes) that the graph computes from shapes at run time, e.g.
+    /// torch's x.chunk(2, dim=1) in ShuffleNet V2 exports Slice starts as Shape→Gather→Div. Their values are read
+    /// from probe runs at two batch sizes and used as constants when they agree, i.e. when they do not depend on the
+    /// batch (only the batch axis is dynamic); otherwise the rule still reports that they must be constant.
+    /// </summary>
+    private void ProbeSettings(List<NodeProto> path, long[] inputShape)
+    {
+        var names = path.SelectMany(n => Enumerable.Range(0, n.Input.Count).Where(i => IsSetting(n, i)).Select(i => n.Input[i]))
+            .Where(t => t.Length > 0 && !_constants.ContainsKey(t) && t != _input)
+            .Where(t => _shapes.TryGetValue(t, out var s) && s.Length <= 1 && s.Aggregate(1L, (a, d) => a * d) <= 64)
+            .Distinct(StringComparer.Ordinal).ToArray();
+        if (names.Length == 0) return;
+        var first = ProbeValues(names, inputShape, 2);
+        var second = ProbeValues(names, inputShape, 3);
+        foreach (var (name, values) in first)
+            if (second.TryGetValue(name, out var other) && values.SequenceEqual(other))
+                _constants[name] = Int64s(name, [values.Length], values);
+    }
+
+    /// <summary>Integer values of <paramref name="names"/> at a given batch size (batch 1 for fixed-batch graphs).</summary>
+    private Dictionary<string, long[]> ProbeValues(string[] names, long[] inputShape, int batch)
+    {
+        var inDims = _g.Input.First(i => i.Name == _input).Type?.TensorType?.Shape?.Dim;
+        bool fixedBatch = inDims is { Count: > 0 } && inDims[0].ValueCase == TensorShapeProto.Types.Dimension.ValueOneofCase.DimValue;
+        long[] shape = (long[])inputShape.Clone();
+        if (!fixedBatch) shape[0] = batch;
+        var probe = _model.Clone();
+        var existing = probe.Graph.Output.Select(o => o.Name).ToHashSet(StringComparer.Ordinal);
+        foreach (var w in names.Where(w => !existing.Contains(w))) probe.Graph.Output.Add(new ValueInfoProto { Name = w });
+        using var options = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_DISABLE_ALL };
+        using var session = new InferenceSession(probe.ToByteArray(), options);
+        long count = shape.Aggregate(1L, (a, d) => a * d);
+        using var x = _elemType == OnnxTensors.Double
+            ? OrtValue.CreateTensorValueFromMemory(new double[count], shape)
+            : OrtValue.CreateTensorValueFromMemory(new float[count], shape);
+        using var runOptions = new RunOptions();
+        using var outs = session.Run(runOptions, [_input], [x], names);
+        var result = new Dictionary<string, long[]>(StringComparer.Ordinal);
+        for (int i = 0; i < names.Length; i++)
+        {
+            var type = outs[i].GetTensorTypeAndShape().ElementDataType;
+            if (type == TensorElementType.Int64) result[names[i]] = outs[i].GetTensorDataAsSpan<long>().ToArray();
+            else if (type == TensorElementType.Int32) result[names[i]] = outs[i].GetTensorDataAsSpan<int>().ToArray().Select(v => (long)v).ToArray();
+        }
+        return result;
     }
 
     // ---- gradient bookkeeping -------------------------------------------------------------------------------

@@ -8,8 +8,8 @@ namespace VacCnn.Models.Onnx.Backward;
 /// Why: the MaxPool gradient needs ScatterElements with reduction="add" (opset 16). Between opset 13 and 17 no
 /// CNN operator changed meaning (changes: new types, Reshape allowzero default 0, BatchNormalization training_mode
 /// default 0, Shape start/end defaults = whole shape); RoiAlign's default coordinate mode did change (16), so it is
-/// refused. Models older than 13 (mobilenetv2-7-quant is opset 10) get the attribute→input moves of opset 11–13
-/// for the operators that have them.
+/// refused. Models older than 13 (mobilenetv2-7-quant is opset 10, ML.NET's ResNet18.onnx opset 8) get the
+/// attribute→input moves of opset 11–13 for the operators that have them, and lose BatchNormalization's `spatial`.
 /// </summary>
 internal static class OpsetUpgrader
 {
@@ -62,6 +62,12 @@ internal static class OpsetUpgrader
                         n.Input.Add(p); n.Input.Add(v);
                         break;
                     }
+                    case "BatchNormalization" when from < 9:
+                        // Opset 9 dropped `spatial`; only spatial = 1 (per-channel statistics, the default) kept its meaning.
+                        if (AttrInt(n, "spatial", 1) != 1)
+                            throw new NotSupportedException($"cannot upgrade node '{n.Name}' (BatchNormalization with spatial=0) from opset {from}");
+                        RemoveAttr(n, "spatial");
+                        break;
                     case "Dropout" when from < 12:
                         RemoveAttr(n, "ratio"); // inference: identity whatever the ratio
                         break;

@@ -1,0 +1,169 @@
+#!/usr/bin/env python3
+"""PyTorch autograd reference for VacCnn's ONNX backward graphs and CAM explainers (an independent implementation).
+
+    /usr/bin/python3 tests/reference/torch_reference.py ARCH --out DIR [--image FILE] [--seed N] [--class K]
+
+1. Exports torchvision ARCH with fixed random weights (seed N) through tools/export_torchvision.py into
+   DIR/ARCH/model.onnx + model.json. The exporter names the ONNX tensor of the target layer after the PyTorch
+   module (e.g. `layer4`, `features.norm5`), so module name == tensor name: no guessing of mapped names.
+2. Builds the same model again with the same seed and computes, in float64 with autograd, on the same input:
+   logits, the target module's output A (captured by a forward hook), dS/dA and dS/dx for S = logit of the class
+   (the predicted one unless --class), and the Grad-CAM and Grad-CAM++ maps (bilinear upsampling to the input,
+   align_corners=False, min-max normalised, as torchvision / OpenCV resize and the paper's code do).
+3. Writes DIR/ARCH/reference/{input,logits,activations,layer_gradient,input_gradient,gradcam,gradcampp}.npy
+   (float32, C order) and reference.json (arch, layer, class, shapes, versions).
+4. tie_affected.npy: 1 for the input elements whose gradient depends on which value wins a MaxPool window that holds
+   two values within a relative 1e-5 of each other (float32 rounding may pick either: both are valid subgradients).
+
+The input is the image (torchvision transforms: Resize 256, CenterCrop 224, ToTensor, ImageNet mean/std), rounded to
+float32 first so both sides see exactly the same numbers; without --image, seeded N(0,1) noise.
+Grad-CAM++ follows the paper's code (the exp(score) closed form of Chattopadhay et al. as in the SmoothGradCAMplusplus
+PyTorch code): alpha = g^2 / (2 g^2 + sum_hw A g^3) (0 where the denominator is 0), w = sum_hw alpha * relu(g);
+the positive factor exp(S) cancels in the min-max normalisation, and the code's 1e-7 added to the denominator is
+left out (it is not scale-free: at small gradients it would dominate g^2).
+"""
+import argparse
+import json
+import os
+import sys
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+import torchvision
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools"))
+import export_torchvision  # noqa: E402  (the exporter VacCnn users run: same seed -> same weights)
+
+
+def load_input(image, seed):
+    if image is None:
+        g = torch.Generator().manual_seed(seed)
+        x = torch.randn(1, 3, 224, 224, generator=g)
+    else:
+        from PIL import Image
+        from torchvision import transforms
+        tf = transforms.Compose([
+            transforms.Resize(256), transforms.CenterCrop(224), transforms.ToTensor(),
+            transforms.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225]),
+        ])
+        x = tf(Image.open(image).convert("RGB")).unsqueeze(0)
+    return x.to(torch.float32)
+
+
+def grad_cam(a, g):
+    w = g.mean(dim=(2, 3), keepdim=True)
+    return F.relu((w * a).sum(1, keepdim=True))
+
+
+def grad_cam_pp(a, g):
+    g2, g3 = g.pow(2), g.pow(3)
+    denom = 2 * g2 + (a * g3).sum(dim=(2, 3), keepdim=True)
+    alpha = torch.where(denom != 0, g2 / torch.where(denom != 0, denom, torch.ones_like(denom)), torch.zeros_like(g2))
+    w = (alpha * F.relu(g)).sum(dim=(2, 3), keepdim=True)
+    return F.relu((w * a).sum(1, keepdim=True))
+
+
+def finish(cam, size):
+    up = F.interpolate(cam, size=size, mode="bilinear", align_corners=False)[0, 0]
+    lo, hi = up.min(), up.max()
+    return (up - lo) / (hi - lo) if hi > lo else torch.zeros_like(up)
+
+
+def near_tie_candidates(pin, pool, rel_gap):
+    """1 where a value of a MaxPool2d input is within rel_gap of its window's maximum in a window with two or more
+    such values (a near-tie whose winner float32 rounding may change); max pools of zeros (ReLU) are left out."""
+    k, s, p = (pool.kernel_size, pool.stride, pool.padding)
+    k, s, p = (k, k) if isinstance(k, int) else k, (s, s) if isinstance(s, int) else s, (p, p) if isinstance(p, int) else p
+    n, c, h, w = pin.shape
+    out = F.max_pool2d(pin, k, s, p, ceil_mode=pool.ceil_mode)
+    oh, ow = out.shape[2:]
+    eh, ew = (oh - 1) * s[0] + k[0] - (h + 2 * p[0]), (ow - 1) * s[1] + k[1] - (w + 2 * p[1])
+    padded = F.pad(pin, (p[1], p[1] + max(ew, 0), p[0], p[0] + max(eh, 0)), value=float("-inf"))
+    cols = F.unfold(padded, k, stride=s).view(n, c, k[0] * k[1], oh * ow)
+    top = cols.max(dim=2, keepdim=True).values
+    near = (cols >= top - rel_gap * top.abs()) & (top > 0)
+    tie = near & (near.sum(dim=2, keepdim=True) >= 2)
+    folded = F.fold(tie.view(n, c * k[0] * k[1], oh * ow).double(), padded.shape[2:], k, stride=s)
+    return folded[:, :, p[0]:p[0] + h, p[1]:p[1] + w] > 0
+
+
+def tie_affected_inputs(model, x, rel_gap=1e-5):
+    """Input elements whose gradient depends on the winner of a near-tie MaxPool window: the support of the gradient
+    of sum(r * candidate values) for random positive r (both candidates' receptive fields, through the ReLU pattern)."""
+    pools = [m for m in model.modules() if isinstance(m, torch.nn.MaxPool2d)]
+    inputs = []
+    handles = [m.register_forward_pre_hook(lambda m, i: inputs.append((m, i[0]))) for m in pools]
+    xx = x.detach().clone().requires_grad_(True)
+    model(xx)
+    for h in handles:
+        h.remove()
+    g = torch.Generator().manual_seed(1)
+    total, windows = 0, 0
+    for m, pin in inputs:
+        cand = near_tie_candidates(pin.detach(), m, rel_gap)
+        windows += int(cand.sum())
+        if cand.any():
+            r = torch.rand(pin.shape, generator=g, dtype=pin.dtype) + 0.5
+            total = total + (pin * cand * r).sum()
+    if windows == 0:
+        return torch.zeros_like(x, dtype=torch.bool), 0
+    total.backward()
+    return xx.grad != 0, windows
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("arch")
+    p.add_argument("--out", required=True)
+    p.add_argument("--image")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--class", dest="cls", type=int)
+    p.add_argument("--opset", type=int, default=13)
+    a = p.parse_args()
+    torch.set_num_threads(os.cpu_count() or 1)
+
+    export_torchvision.export(a.arch, a.out, False, a.seed, a.opset)
+    layer = export_torchvision.target_layer(a.arch)
+    if layer is None:
+        raise SystemExit(f"no target layer defined for {a.arch}")
+
+    torch.manual_seed(a.seed)
+    model = getattr(torchvision.models, a.arch)(weights=None).eval().double()
+    captured = {}
+
+    def hook(module, inputs, output):
+        # Keep the module's own output (and its gradient); the network goes on from a copy so that in-place ops
+        # downstream (DenseNet's F.relu(..., inplace=True) after features.norm5) cannot rewrite it.
+        output.retain_grad()
+        captured["a"] = output
+        return output.clone()
+
+    model.get_submodule(layer).register_forward_hook(hook)
+    x32 = load_input(a.image, a.seed)
+    x = x32.double().requires_grad_(True)
+    logits = model(x)
+    cls = int(logits[0].argmax()) if a.cls is None else a.cls
+    logits[0, cls].backward()
+    act, g = captured["a"].detach(), captured["a"].grad.detach()
+    size = tuple(x.shape[2:])
+    maps = {"gradcam": finish(grad_cam(act, g), size), "gradcampp": finish(grad_cam_pp(act, g), size)}
+
+    ref = os.path.join(a.out, a.arch, "reference")
+    os.makedirs(ref, exist_ok=True)
+    affected, candidates = tie_affected_inputs(model, x.detach())
+    arrays = {"input": x32, "tie_affected": affected.to(torch.float32), "logits": logits.detach(), "activations": act, "layer_gradient": g,
+              "input_gradient": x.grad.detach(), **maps}
+    for name, t in arrays.items():
+        np.save(os.path.join(ref, name + ".npy"), np.ascontiguousarray(t.numpy().astype(np.float32)))
+    info = {"arch": a.arch, "layer": layer, "class": cls, "seed": a.seed, "image": a.image,
+            "shapes": {k: list(v.shape) for k, v in arrays.items()},
+            "near_tie_candidates": candidates, "tie_affected_inputs": int(affected.sum()),
+            "torch": torch.__version__, "torchvision": torchvision.__version__, "precision": "float64"}
+    with open(os.path.join(ref, "reference.json"), "w") as f:
+        json.dump(info, f, indent=2)
+    print(json.dumps({"arch": a.arch, "layer": layer, "class": cls, "activations": list(act.shape)}))
+
+
+if __name__ == "__main__":
+    main()
