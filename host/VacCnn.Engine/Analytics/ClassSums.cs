@@ -182,25 +182,40 @@ public sealed class ClassSums
         ref float a = ref MemoryMarshal.GetReference(acc);
         float best = float.NegativeInfinity;
         int bestIndex = 0;
-        if (Vector256.IsHardwareAccelerated && length >= Vector256<float>.Count)
+        if (Vector256.IsHardwareAccelerated && length >= 2 * Vector256<float>.Count)
         {
-            var vmax = Vector256.Create(float.NegativeInfinity);
-            var vidx = Vector256<int>.Zero;
-            var position = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7);
-            var step = Vector256.Create(Vector256<float>.Count);
-            for (; i <= length - Vector256<float>.Count; i += Vector256<float>.Count)
+            // Two independent (max, index) chains: one chain is bound by the latency of compare + select, not by
+            // memory; with two the loop keeps up with the reads.
+            var max0 = Vector256.Create(float.NegativeInfinity);
+            var max1 = max0;
+            var idx0 = Vector256<int>.Zero;
+            var idx1 = idx0;
+            var position0 = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7);
+            var position1 = position0 + Vector256.Create(Vector256<float>.Count);
+            var step = Vector256.Create(2 * Vector256<float>.Count);
+            for (; i <= length - 2 * Vector256<float>.Count; i += 2 * Vector256<float>.Count)
             {
-                var v = Vector256.LoadUnsafe(ref r, (nuint)i);
-                (Vector256.LoadUnsafe(ref a, (nuint)i) + v).StoreUnsafe(ref a, (nuint)i);
-                var greater = Vector256.GreaterThan(v, vmax);
-                vmax = Vector256.ConditionalSelect(greater, v, vmax);
-                vidx = Vector256.ConditionalSelect(greater.AsInt32(), position, vidx);
-                position += step;
+                var v0 = Vector256.LoadUnsafe(ref r, (nuint)i);
+                var v1 = Vector256.LoadUnsafe(ref r, (nuint)(i + Vector256<float>.Count));
+                (Vector256.LoadUnsafe(ref a, (nuint)i) + v0).StoreUnsafe(ref a, (nuint)i);
+                (Vector256.LoadUnsafe(ref a, (nuint)(i + Vector256<float>.Count)) + v1).StoreUnsafe(ref a, (nuint)(i + Vector256<float>.Count));
+                var greater0 = Vector256.GreaterThan(v0, max0);
+                var greater1 = Vector256.GreaterThan(v1, max1);
+                max0 = Vector256.ConditionalSelect(greater0, v0, max0);
+                max1 = Vector256.ConditionalSelect(greater1, v1, max1);
+                idx0 = Vector256.ConditionalSelect(greater0.AsInt32(), position0, idx0);
+                idx1 = Vector256.ConditionalSelect(greater1.AsInt32(), position1, idx1);
+                position0 += step;
+                position1 += step;
             }
+            // Merge the 16 lanes: larger value first, lower index on ties (each lane already kept its first maximum).
             for (int k = 0; k < Vector256<float>.Count; k++)
             {
-                float v = vmax.GetElement(k);
-                int at = vidx.GetElement(k);
+                float v = max0.GetElement(k);
+                int at = idx0.GetElement(k);
+                if (v > best || (v == best && at < bestIndex)) { best = v; bestIndex = at; }
+                v = max1.GetElement(k);
+                at = idx1.GetElement(k);
                 if (v > best || (v == best && at < bestIndex)) { best = v; bestIndex = at; }
             }
         }

@@ -108,6 +108,9 @@ public sealed class EvaluationService
         }
     }
 
+    private static readonly TimeSpan ProgressInterval = TimeSpan.FromSeconds(1);
+    private const int PreprocessChunk = 64;
+
     private void Evaluate(RunInfo run, ShardInfo shard, IClassifier model, ImageSet images, string owner, CancellationToken cancellationToken)
     {
         string runId = run.RunId;
@@ -120,26 +123,33 @@ public sealed class EvaluationService
         var probabilities = new List<float>(slice.Count * classCount);
         var predictions = new List<PredictionRow>(slice.Count);
         var skips = new List<SkipRow>();
-        var batches = slice.Chunk(_batchSize).ToList();
-        // Decode the next batch while the current one runs through the model: both use the CPU, but decoding is
-        // mostly single-threaded, so overlapping recovers idle time.
-        Task<PreprocessedBatch>? next = batches.Count > 0 ? Task.Run(() => pre.Preprocess(batches[0].Select(b => b.Image.Path).ToList()), cancellationToken) : null;
-        for (int b = 0; b < batches.Count; b++)
+        // Decode in chunks of at least 64 images (each ML.NET pipeline call has a fixed cost that dominated at batch
+        // 8) and infer in the configured batch size; the next chunk decodes while this one runs through the model.
+        var chunks = slice.Chunk(Math.Max(_batchSize, PreprocessChunk)).ToList();
+        var sinceReport = Stopwatch.StartNew();
+        Task<PreprocessedBatch>? next = chunks.Count > 0 ? Task.Run(() => pre.Preprocess(chunks[0].Select(b => b.Image.Path).ToList()), cancellationToken) : null;
+        for (int b = 0; b < chunks.Count; b++)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            var batch = batches[b];
+            var chunk = chunks[b];
             var prepared = next!.GetAwaiter().GetResult();
-            // Copy the paths now: a lambda capturing the loop variable would read a later batch.
-            var nextPaths = b + 1 < batches.Count ? batches[b + 1].Select(x => x.Image.Path).ToList() : null;
+            // Copy the paths now: a lambda capturing the loop variable would read a later chunk.
+            var nextPaths = b + 1 < chunks.Count ? chunks[b + 1].Select(x => x.Image.Path).ToList() : null;
             next = nextPaths != null ? Task.Run(() => pre.Preprocess(nextPaths), cancellationToken) : null;
             foreach (var (pos, reason) in prepared.Skipped)
-                skips.Add(new SkipRow(batch[pos].Position, batch[pos].Image.RelativePath, reason));
-            if (prepared.Decoded.Count > 0)
+                skips.Add(new SkipRow(chunk[pos].Position, chunk[pos].Image.RelativePath, reason));
+            int perImage = prepared.Decoded.Count == 0 ? 0 : prepared.Tensor.Data.Length / prepared.Decoded.Count;
+            for (int first = 0; first < prepared.Decoded.Count; first += _batchSize)
             {
-                var probs = model.PredictProbabilities(prepared.Tensor);
-                for (int row = 0; row < prepared.Decoded.Count; row++)
+                int n = Math.Min(_batchSize, prepared.Decoded.Count - first);
+                var shape = (int[])prepared.Tensor.Shape.Clone();
+                shape[0] = n;
+                var input = n == prepared.Decoded.Count ? prepared.Tensor
+                    : new FloatTensor(shape, prepared.Tensor.Data.AsSpan(first * perImage, n * perImage).ToArray());
+                var probs = model.PredictProbabilities(input);
+                for (int row = 0; row < n; row++)
                 {
-                    var item = batch[prepared.Decoded[row]];
+                    var item = chunk[prepared.Decoded[first + row]];
                     var p = probs.Data.AsSpan(row * classCount, classCount);
                     var top5 = AccuracyCalculator.TopK(p, 5);
                     var top5Probabilities = new float[top5.Length];
@@ -148,6 +158,10 @@ public sealed class EvaluationService
                     for (int c = 0; c < classCount; c++) probabilities.Add(p[c]);
                 }
             }
+            // Progress and lease renewal at most once a second: each is a durable (fsync'd) write, which per small
+            // batch cost more than the inference of fast models.
+            if (b + 1 < chunks.Count && sinceReport.Elapsed < ProgressInterval) continue;
+            sinceReport.Restart();
             if (!_store.ReportShardProgress(runId, shardIndex, predictions.Count + skips.Count, owner, ShardLease))
             {
                 // Our lease ran out and another worker took the shard: its result will be the one committed.

@@ -308,7 +308,9 @@ public sealed class OnnxModelSource : IModelSource
                 IntraOpNumThreads = Environment.ProcessorCount,
                 GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
             };
-            if (context.Device is ExecutionDevice.Auto or ExecutionDevice.Cuda)
+            // In Auto mode a machine without a usable CUDA provider is found out once per process: retrying for every
+            // model only repeated ONNX Runtime's error block in the log.
+            if (context.Device == ExecutionDevice.Cuda || (context.Device == ExecutionDevice.Auto && s_cudaUnusable == null))
             {
                 var options = NewOptions();
                 try
@@ -320,16 +322,22 @@ public sealed class OnnxModelSource : IModelSource
                 {
                     if (context.Device == ExecutionDevice.Cuda)
                         throw Fail($"the CUDA execution provider is not usable here (device Cuda was requested): {e.Message}", e);
-                    context.Log($"model {_id}: CUDA execution provider not usable ({FirstLine(e.Message)}); falling back to CPU");
+                    s_cudaUnusable = FirstLine(e.Message);
+                    context.Log($"model {_id}: CUDA execution provider not usable ({s_cudaUnusable}); falling back to CPU");
                 }
                 finally { options.Dispose(); }
             }
+            else if (context.Device == ExecutionDevice.Auto)
+                context.Log($"model {_id}: CUDA execution provider not usable ({s_cudaUnusable}, found at an earlier model); falling back to CPU");
             using var cpu = NewOptions();
             try { return (new InferenceSession(bytes, cpu), "CPUExecutionProvider"); }
             catch (OnnxRuntimeException e) { throw Fail($"ONNX Runtime cannot create a session: {e.Message}", e); }
         }
 
         private static string FirstLine(string s) => s.Split('\n')[0].Trim();
+
+        /// <summary>Why CUDA could not be used in this process (set on the first failure in Auto mode), or null.</summary>
+        private static volatile string? s_cudaUnusable;
         private static string Dim(long? d) => d?.ToString() ?? "?";
         private static string Names(IEnumerable<ValueInfoProto> v) => string.Join(", ", v.Select(x => $"'{x.Name}'"));
     }
