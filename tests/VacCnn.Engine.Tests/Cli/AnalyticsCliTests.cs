@@ -1,9 +1,7 @@
-using System.Diagnostics;
 using System.Text.Json;
 using VacCnn.Engine.Data;
 using VacCnn.Engine.Store;
 using VacCnn.Engine.Tests.Evaluation;
-using VacCnn.Engine.Tests.Jobs;
 using VacCnn.TestSupport;
 
 namespace VacCnn.Engine.Tests.Cli;
@@ -29,17 +27,7 @@ public sealed class EvaluatedDataFixture : IDisposable
 /// <summary><c>vaccnn graph</c> and <c>vaccnn accuracy</c>, run as real processes, against independent counts.</summary>
 public class AnalyticsCliTests(EvaluatedDataFixture fixture) : IClassFixture<EvaluatedDataFixture>
 {
-    private static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        psi.ArgumentList.Add(ResumeTests.CliDll());
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        using var p = Process.Start(psi)!;
-        var err = p.StandardError.ReadToEndAsync();
-        string output = p.StandardOutput.ReadToEnd();
-        p.WaitForExit();
-        return (p.ExitCode, output, err.Result);
-    }
+    private static (int Code, string Out, string Err) Run(params string[] args) => VaccnnProcess.Run(args);
 
     private (float[] P, int[] Labels, int N) Stored(string model)
     {
@@ -136,10 +124,6 @@ public class AnalyticsCliTests(EvaluatedDataFixture fixture) : IClassFixture<Eva
     public void Bad_input_gives_a_one_line_error_and_a_nonzero_exit_code(string commandLine, string mentioned)
     {
         var args = commandLine.Split(' ').Select(a => a.Replace("{data}", fixture.Data.Path).Replace("{imagenet}", TestPaths.ImageNet)).ToArray();
-        var (code, _, stderr) = Run(args);
-        Assert.NotEqual(0, code);
-        var lines = stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries).Where(l => l.StartsWith("vaccnn:")).ToList();
-        Assert.Single(lines);
-        Assert.Contains(mentioned, lines[0]);
+        VaccnnProcess.AssertOneLineError(Run(args), mentioned);
     }
 }

@@ -1,6 +1,4 @@
-using System.Diagnostics;
 using System.Text.Json;
-using VacCnn.Engine.Tests.Jobs;
 using VacCnn.TestSupport;
 
 namespace VacCnn.Engine.Tests.Cli;
@@ -8,17 +6,7 @@ namespace VacCnn.Engine.Tests.Cli;
 /// <summary>The vaccnn command line, run as a real process.</summary>
 public class CliTests
 {
-    private static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        psi.ArgumentList.Add(ResumeTests.CliDll());
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        using var p = Process.Start(psi)!;
-        var err = p.StandardError.ReadToEndAsync();
-        string output = p.StandardOutput.ReadToEnd();
-        p.WaitForExit();
-        return (p.ExitCode, output, err.Result);
-    }
+    private static (int Code, string Out, string Err) Run(params string[] args) => VaccnnProcess.Run(args);
 
     [Fact]
     public void Roots_gives_the_papers_root_of_every_class()
@@ -66,11 +54,7 @@ public class CliTests
         var args = commandLine.Split(' ').Select(a => a.Replace("{models}", TestPaths.Models).Replace("{image}", image)
             .Replace("{images}", TestPaths.ImageNetSamples)).Concat(["--plugins", TestPaths.Plugins]).ToArray();
         if (args[0] == "frobnicate") args = ["frobnicate"];
-        var (code, _, stderr) = Run(args);
-        Assert.NotEqual(0, code);
-        var lines = stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries).Where(l => l.StartsWith("vaccnn:")).ToList();
-        Assert.Single(lines);
-        Assert.Contains(mentioned, lines[0]);
+        VaccnnProcess.AssertOneLineError(Run(args), mentioned);
     }
 
     [Fact]

@@ -1,10 +1,8 @@
-using System.Diagnostics;
 using System.Text.Json;
 using SixLabors.ImageSharp;
 using VacCnn.Contracts;
 using VacCnn.Engine.Plugins;
 using VacCnn.Engine.Store;
-using VacCnn.Engine.Tests.Jobs;
 using VacCnn.TestSupport;
 
 namespace VacCnn.Engine.Tests.Cli;
@@ -25,18 +23,8 @@ public sealed class ExplainCliTests : IDisposable
             Directory.CreateSymbolicLink(_models.Combine(id), Path.Combine(TestPaths.Models, id));
     }
 
-    private (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        psi.ArgumentList.Add(ResumeTests.CliDll());
-        foreach (var a in args.Concat(["--models", _models.Path, "--imagenet", TestPaths.ImageNet, "--plugins", TestPaths.Plugins, "--device", "cpu"]))
-            psi.ArgumentList.Add(a);
-        using var p = Process.Start(psi)!;
-        var err = p.StandardError.ReadToEndAsync();
-        string output = p.StandardOutput.ReadToEnd();
-        p.WaitForExit();
-        return (p.ExitCode, output, err.Result);
-    }
+    private (int Code, string Out, string Err) Run(params string[] args) => VaccnnProcess.Run(
+        args.Concat(["--models", _models.Path, "--imagenet", TestPaths.ImageNet, "--plugins", TestPaths.Plugins, "--device", "cpu"]));
 
     [Fact]
     public void Explain_writes_the_heatmap_png_and_the_npy_map_and_prints_json()
@@ -128,12 +116,7 @@ public sealed class ExplainCliTests : IDisposable
     {
         var args = commandLine.Split(' ').Select(a => a.Replace("{small}", Small).Replace("{image}", Goldfish)
             .Replace("{png}", _out.Combine("x.png"))).ToArray();
-        var (code, _, stderr) = Run(args);
-        Assert.NotEqual(0, code);
-        var lines = stderr.Split('\n', StringSplitOptions.RemoveEmptyEntries).Where(l => l.StartsWith("vaccnn:")).ToList();
-        Assert.Single(lines);
-        Assert.Contains(mentioned, lines[0]);
-        Assert.DoesNotContain("   at ", stderr); // no stack trace
+        VaccnnProcess.AssertOneLineError(Run(args), mentioned);
         Assert.False(File.Exists(_out.Combine("x.png")));
     }
 
