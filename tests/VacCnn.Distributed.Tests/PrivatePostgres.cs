@@ -3,7 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using Npgsql;
 
-namespace VacCnn.Web.Tests.Distributed;
+namespace VacCnn.Distributed.Tests;
 
 /// <summary>
 /// A PostgreSQL server for one test: a fresh database on the server named by <c>VACCNN_TEST_POSTGRES</c> (a

@@ -15,7 +15,7 @@ using VacCnn.TestSupport;
 using VacCnn.Web.Hosting;
 using Xunit.Abstractions;
 
-namespace VacCnn.Web.Tests.Distributed;
+namespace VacCnn.Distributed.Tests;
 
 /// <summary>
 /// Scale-out for real: one web host and two worker processes (the built host, <c>--VacCnn:Role=worker</c>) share a
@@ -58,8 +58,9 @@ public class DistributedPrecomputeTests(ITestOutputHelper output)
         Assert.Equal(11, expected.Count);
 
         using var pg = PrivatePostgres.Start();
-        // Schemas first, once (processes installing Hangfire's schema at the same moment fail; the host also locks).
-        VacCnnRoles.InstallHangfireSchema(pg.ConnectionString);
+        // Hangfire's schema is installed by the processes themselves, under an advisory lock (VacCnnRoles); not here:
+        // its installer's type initializer grabs Hangfire's global logger, which in this test process may belong to a
+        // web host another test has already disposed (seen: ObjectDisposedException 'LoggerFactory').
         var store = new ResultStore(shared.Path, StoreDatabase.Postgres(pg.ConnectionString));
 
         int port = FreePort();

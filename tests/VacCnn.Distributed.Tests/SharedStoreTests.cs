@@ -1,7 +1,7 @@
 using VacCnn.Engine.Store;
 using VacCnn.TestSupport;
 
-namespace VacCnn.Web.Tests.Distributed;
+namespace VacCnn.Distributed.Tests;
 
 /// <summary>
 /// The store's guarantees under concurrency, on both databases: many "workers" (threads, each with its own store
