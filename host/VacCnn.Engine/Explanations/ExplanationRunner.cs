@@ -166,7 +166,9 @@ public sealed class ExplanationRunner(ModelRegistry models, IEnumerable<IExplain
         float predictedProbability = probabilities[predicted];
 
         Interlocked.Increment(ref _computations);
-        var map = what.Explainer.Explain(model, batch.Tensor, what.Request, cancellationToken);
+        // "Explain the predicted class": name it, so the explainer need not run its own forward pass to find it.
+        var request = what.Request.ClassIndex is null ? what.Request with { ClassIndex = predicted } : what.Request;
+        var map = what.Explainer.Explain(model, batch.Tensor, request, cancellationToken);
         if (map.Width != spec.CropWidth || map.Height != spec.CropHeight || map.Values.Length != map.Width * map.Height)
             throw new InvalidOperationException(
                 $"explainer '{what.Explainer.Id}' returned a {map.Width}×{map.Height} map for a {spec.CropWidth}×{spec.CropHeight} crop");

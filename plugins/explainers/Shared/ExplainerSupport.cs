@@ -84,6 +84,28 @@ internal static class ExplainerSupport
         return (cls, probs[cls]);
     }
 
+    /// <summary>
+    /// The backward pass for the requested class with that class's probability read from the same pass; without a
+    /// requested class one forward pass first finds the predicted one (the seed depends on it). Callers that already
+    /// know the class (the host passes the predicted one) thus pay one pass, not two.
+    /// </summary>
+    public static (GradientResult Result, int ClassIndex, float Probability) BackwardForClass(IClassifier model,
+        IExplainableClassifier explainable, FloatTensor image, int? requested, string layer, bool withInputGradient)
+    {
+        int classes = model.Card.ClassCount;
+        if (requested is not int c)
+        {
+            var (predicted, p) = ChooseClass(model, image, null);
+            return (explainable.Backward(image, OneHotSeed(1, classes, predicted), layer, withInputGradient), predicted, p);
+        }
+        if (c < 0 || c >= classes)
+            throw new ArgumentOutOfRangeException(nameof(requested), c, $"model {model.Card.Id} has classes 0..{classes - 1}");
+        var r = explainable.Backward(image, OneHotSeed(1, classes, c), layer, withInputGradient);
+        var scores = r.Scores.Item(0);
+        float probability = model.Card.OutputKind == OutputKind.Logits ? (float)Softmax(scores)[c] : scores[c];
+        return (r, c, probability);
+    }
+
     public static int ArgMax(ReadOnlySpan<float> v)
     {
         int best = 0;

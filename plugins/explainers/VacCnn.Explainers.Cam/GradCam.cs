@@ -26,10 +26,9 @@ public sealed class GradCam : IExplainer
         ExplainerSupport.ResolveSettings(Id, Settings, request);
         var explainable = ExplainerSupport.RequireGradients(model);
         var layer = ExplainerSupport.ResolveLayer(model, explainable, request.Layer);
-        var (cls, probability) = ExplainerSupport.ChooseClass(model, image, request.ClassIndex);
         cancellationToken.ThrowIfCancellationRequested();
 
-        var r = explainable.Backward(image, ExplainerSupport.OneHotSeed(1, model.Card.ClassCount, cls), layer.Name, withInputGradient: false);
+        var (r, cls, probability) = ExplainerSupport.BackwardForClass(model, explainable, image, request.ClassIndex, layer.Name, withInputGradient: false);
         var (k, lh, lw) = CamMath.LayerShape(r.Activations, layer.Name);
         var weights = CamMath.GradCamWeights(r.LayerGradient.Item(0), k, lh * lw);
         var map = CamMath.WeightedSumRelu(r.Activations.Item(0), weights, lh * lw);
@@ -60,10 +59,9 @@ public sealed class GradCamPlusPlus : IExplainer
         ExplainerSupport.ResolveSettings(Id, Settings, request);
         var explainable = ExplainerSupport.RequireGradients(model);
         var layer = ExplainerSupport.ResolveLayer(model, explainable, request.Layer);
-        var (cls, probability) = ExplainerSupport.ChooseClass(model, image, request.ClassIndex);
         cancellationToken.ThrowIfCancellationRequested();
 
-        var r = explainable.Backward(image, ExplainerSupport.OneHotSeed(1, model.Card.ClassCount, cls), layer.Name, withInputGradient: false);
+        var (r, cls, probability) = ExplainerSupport.BackwardForClass(model, explainable, image, request.ClassIndex, layer.Name, withInputGradient: false);
         var (k, lh, lw) = CamMath.LayerShape(r.Activations, layer.Name);
         var a = r.Activations.Item(0);
         var weights = CamMath.GradCamPlusPlusWeights(a, r.LayerGradient.Item(0), k, lh * lw);
