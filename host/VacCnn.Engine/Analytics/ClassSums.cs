@@ -141,17 +141,10 @@ public sealed class ClassSums
         void Partition(int part)
         {
             var acc = _partials[part];
-            // Rows of one class one after another, each class in index order (so every sum is accumulated in the
-            // same order as in file order, bit for bit): the class's row of sums then stays in L1 instead of being
-            // fetched and written back once per image when labels come in random order.
-            var order = new long[rows];
-            int count = 0;
             for (int i = 0; i < rows; i++)
-                if (((labelStart + i) >> BlockShift & 1) == part) order[count++] = (long)labels[labelStart + i] << 32 | (uint)i;
-            Array.Sort(order, 0, count);
-            for (int k = 0; k < count; k++)
             {
-                int i = (int)(order[k] & 0xFFFF_FFFF), label = (int)(order[k] >> 32);
+                if (((labelStart + i) >> BlockShift & 1) != part) continue;
+                int label = labels[labelStart + i];
                 top1[i] = AddAndArgMax(acc.AsSpan(label * n, n), data.AsSpan(dataOffset + i * n, n));
             }
         }

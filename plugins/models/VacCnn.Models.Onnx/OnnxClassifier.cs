@@ -47,11 +47,7 @@ public sealed class OnnxClassifier : IClassifier
     /// <summary>A session for a derived graph, on the same execution provider as the main one.</summary>
     internal InferenceSession NewSession(byte[] bytes)
     {
-        using var options = new SessionOptions
-        {
-            IntraOpNumThreads = Environment.ProcessorCount,
-            GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
-        };
+        using var options = SessionSettings.Create();
         if (ExecutionProvider == "CUDAExecutionProvider") options.AppendExecutionProvider_CUDA(0);
         return new InferenceSession(bytes, options);
     }

@@ -303,11 +303,7 @@ public sealed class OnnxModelSource : IModelSource
 
         private (InferenceSession Session, string Provider) CreateSession(byte[] bytes)
         {
-            SessionOptions NewOptions() => new()
-            {
-                IntraOpNumThreads = Environment.ProcessorCount,
-                GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
-            };
+            static SessionOptions NewOptions() => SessionSettings.Create();
             // In Auto mode a machine without a usable CUDA provider is found out once per process: retrying for every
             // model only repeated ONNX Runtime's error block in the log.
             if (context.Device == ExecutionDevice.Cuda || (context.Device == ExecutionDevice.Auto && s_cudaUnusable == null))
