@@ -165,14 +165,24 @@ public sealed partial class BackwardGraphBuilder
     /// <summary>One run on zeros with the wanted tensors as extra outputs: exact shapes without shape inference.</summary>
     private void Probe(HashSet<string> wanted, long[] inputShape)
     {
+        var fetch = wanted.Where(w => _g.Input.All(i => i.Name != w)).ToArray();
+        var shape = RunProbe(fetch, inputShape, batch: 2, (name, value) => _shapes[name] = value.GetTensorTypeAndShape().Shape);
+        _shapes[_input] = shape;
+    }
+
+    /// <summary>
+    /// Runs the untouched model once on zeros at <paramref name="batch"/> (batch 1 for fixed-batch graphs), with
+    /// <paramref name="fetch"/> as extra outputs, handing each fetched value to <paramref name="read"/> while it is
+    /// alive. Returns the input shape used.
+    /// </summary>
+    private long[] RunProbe(string[] fetch, long[] inputShape, int batch, Action<string, OrtValue> read)
+    {
         var inDims = _g.Input.First(i => i.Name == _input).Type?.TensorType?.Shape?.Dim;
         bool fixedBatch = inDims is { Count: > 0 } && inDims[0].ValueCase == TensorShapeProto.Types.Dimension.ValueOneofCase.DimValue;
         long[] shape = (long[])inputShape.Clone();
-        if (!fixedBatch) shape[0] = 2;
+        if (!fixedBatch) shape[0] = batch;
         var probe = _model.Clone();
         var existing = probe.Graph.Output.Select(o => o.Name).ToHashSet(StringComparer.Ordinal);
-        var inputs = probe.Graph.Input.Select(o => o.Name).ToHashSet(StringComparer.Ordinal);
-        var fetch = wanted.Where(w => !inputs.Contains(w)).ToArray();
         foreach (var w in fetch.Where(w => !existing.Contains(w))) probe.Graph.Output.Add(new ValueInfoProto { Name = w });
         using var options = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_DISABLE_ALL };
         using var session = new InferenceSession(probe.ToByteArray(), options);
@@ -182,8 +192,8 @@ public sealed partial class BackwardGraphBuilder
             : OrtValue.CreateTensorValueFromMemory(new float[count], shape);
         using var runOptions = new RunOptions();
         using var outs = session.Run(runOptions, [_input], [x], fetch);
-        for (int i = 0; i < fetch.Length; i++) _shapes[fetch[i]] = outs[i].GetTensorTypeAndShape().Shape;
-        _shapes[_input] = shape;
+        for (int i = 0; i < fetch.Length; i++) read(fetch[i], outs[i]);
+        return shape;
     }
 
     /// <summary>
@@ -209,28 +219,13 @@ public sealed partial class BackwardGraphBuilder
     /// <summary>Integer values of <paramref name="names"/> at a given batch size (batch 1 for fixed-batch graphs).</summary>
     private Dictionary<string, long[]> ProbeValues(string[] names, long[] inputShape, int batch)
     {
-        var inDims = _g.Input.First(i => i.Name == _input).Type?.TensorType?.Shape?.Dim;
-        bool fixedBatch = inDims is { Count: > 0 } && inDims[0].ValueCase == TensorShapeProto.Types.Dimension.ValueOneofCase.DimValue;
-        long[] shape = (long[])inputShape.Clone();
-        if (!fixedBatch) shape[0] = batch;
-        var probe = _model.Clone();
-        var existing = probe.Graph.Output.Select(o => o.Name).ToHashSet(StringComparer.Ordinal);
-        foreach (var w in names.Where(w => !existing.Contains(w))) probe.Graph.Output.Add(new ValueInfoProto { Name = w });
-        using var options = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_DISABLE_ALL };
-        using var session = new InferenceSession(probe.ToByteArray(), options);
-        long count = shape.Aggregate(1L, (a, d) => a * d);
-        using var x = _elemType == OnnxTensors.Double
-            ? OrtValue.CreateTensorValueFromMemory(new double[count], shape)
-            : OrtValue.CreateTensorValueFromMemory(new float[count], shape);
-        using var runOptions = new RunOptions();
-        using var outs = session.Run(runOptions, [_input], [x], names);
         var result = new Dictionary<string, long[]>(StringComparer.Ordinal);
-        for (int i = 0; i < names.Length; i++)
+        RunProbe(names, inputShape, batch, (name, value) =>
         {
-            var type = outs[i].GetTensorTypeAndShape().ElementDataType;
-            if (type == TensorElementType.Int64) result[names[i]] = outs[i].GetTensorDataAsSpan<long>().ToArray();
-            else if (type == TensorElementType.Int32) result[names[i]] = outs[i].GetTensorDataAsSpan<int>().ToArray().Select(v => (long)v).ToArray();
-        }
+            var type = value.GetTensorTypeAndShape().ElementDataType;
+            if (type == TensorElementType.Int64) result[name] = value.GetTensorDataAsSpan<long>().ToArray();
+            else if (type == TensorElementType.Int32) result[name] = value.GetTensorDataAsSpan<int>().ToArray().Select(v => (long)v).ToArray();
+        });
         return result;
     }
 
