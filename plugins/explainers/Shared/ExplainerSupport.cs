@@ -19,6 +19,9 @@ internal sealed class ResolvedSettings(Dictionary<string, double> values)
     }
 }
 
+/// <summary>The checked inputs of a class-activation-map explainer (see <see cref="ExplainerSupport.PrepareCam"/>).</summary>
+internal sealed record PreparedCam(int Height, int Width, ResolvedSettings Settings, IExplainableClassifier Explainable, LayerInfo Layer);
+
 internal static class ExplainerSupport
 {
     /// <summary>
@@ -39,6 +42,18 @@ internal static class ExplainerSupport
             values[name] = value;
         }
         return new ResolvedSettings(values);
+    }
+
+    /// <summary>
+    /// What every class-activation-map explainer checks first, in this order: the image, the settings, the gradient
+    /// capability, the target layer.
+    /// </summary>
+    public static PreparedCam PrepareCam(IExplainer explainer, IClassifier model, FloatTensor image, ExplanationRequest request)
+    {
+        var (height, width) = CheckImage(model, image);
+        var settings = ResolveSettings(explainer.Id, explainer.Settings, request);
+        var explainable = RequireGradients(model);
+        return new PreparedCam(height, width, settings, explainable, ResolveLayer(model, explainable, request.Layer));
     }
 
     /// <summary>Checks the image is one preprocessed crop of the model's size.</summary>

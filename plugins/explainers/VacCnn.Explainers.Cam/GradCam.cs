@@ -22,10 +22,7 @@ public sealed class GradCam : IExplainer
     /// <inheritdoc />
     public SaliencyMap Explain(IClassifier model, FloatTensor image, ExplanationRequest request, CancellationToken cancellationToken)
     {
-        var (height, width) = ExplainerSupport.CheckImage(model, image);
-        ExplainerSupport.ResolveSettings(Id, Settings, request);
-        var explainable = ExplainerSupport.RequireGradients(model);
-        var layer = ExplainerSupport.ResolveLayer(model, explainable, request.Layer);
+        var (height, width, _, explainable, layer) = ExplainerSupport.PrepareCam(this, model, image, request);
         cancellationToken.ThrowIfCancellationRequested();
 
         var (r, cls, probability) = ExplainerSupport.BackwardForClass(model, explainable, image, request.ClassIndex, layer.Name, withInputGradient: false);
@@ -55,10 +52,7 @@ public sealed class GradCamPlusPlus : IExplainer
     /// <inheritdoc />
     public SaliencyMap Explain(IClassifier model, FloatTensor image, ExplanationRequest request, CancellationToken cancellationToken)
     {
-        var (height, width) = ExplainerSupport.CheckImage(model, image);
-        ExplainerSupport.ResolveSettings(Id, Settings, request);
-        var explainable = ExplainerSupport.RequireGradients(model);
-        var layer = ExplainerSupport.ResolveLayer(model, explainable, request.Layer);
+        var (height, width, _, explainable, layer) = ExplainerSupport.PrepareCam(this, model, image, request);
         cancellationToken.ThrowIfCancellationRequested();
 
         var (r, cls, probability) = ExplainerSupport.BackwardForClass(model, explainable, image, request.ClassIndex, layer.Name, withInputGradient: false);

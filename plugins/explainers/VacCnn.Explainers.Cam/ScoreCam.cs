@@ -40,11 +40,8 @@ public sealed class ScoreCam : IExplainer
     /// <inheritdoc />
     public SaliencyMap Explain(IClassifier model, FloatTensor image, ExplanationRequest request, CancellationToken cancellationToken)
     {
-        var (height, width) = ExplainerSupport.CheckImage(model, image);
-        var settings = ExplainerSupport.ResolveSettings(Id, Settings, request);
+        var (height, width, settings, explainable, layer) = ExplainerSupport.PrepareCam(this, model, image, request);
         int keep = settings.Int("channels"), batch = settings.Int("batch");
-        var explainable = ExplainerSupport.RequireGradients(model);
-        var layer = ExplainerSupport.ResolveLayer(model, explainable, request.Layer);
         var (cls, probability) = ExplainerSupport.ChooseClass(model, image, request.ClassIndex);
 
         var (_, activations) = explainable.Forward(image, layer.Name);

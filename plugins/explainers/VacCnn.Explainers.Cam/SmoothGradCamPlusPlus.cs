@@ -33,12 +33,9 @@ public sealed class SmoothGradCamPlusPlus : IExplainer
     /// <inheritdoc />
     public SaliencyMap Explain(IClassifier model, FloatTensor image, ExplanationRequest request, CancellationToken cancellationToken)
     {
-        var (height, width) = ExplainerSupport.CheckImage(model, image);
-        var settings = ExplainerSupport.ResolveSettings(Id, Settings, request);
+        var (height, width, settings, explainable, layer) = ExplainerSupport.PrepareCam(this, model, image, request);
         int samples = settings.Int("samples"), batch = settings.Int("batch");
         double spread = settings["spread"];
-        var explainable = ExplainerSupport.RequireGradients(model);
-        var layer = ExplainerSupport.ResolveLayer(model, explainable, request.Layer);
         var (cls, probability) = ExplainerSupport.ChooseClass(model, image, request.ClassIndex);
 
         var x = image.Data;
