@@ -62,10 +62,11 @@ public sealed class EvaluationService
         if (!Directory.Exists(location) && !File.Exists(location))
             throw new InvalidOperationException(
                 $"model '{modelId}': its files at '{location}' are gone (deleted or moved while the host runs); restore them, or restart to reload the models");
-        var (len, time) = Directory.Exists(location)
-            ? (Directory.EnumerateFiles(location, "*", SearchOption.AllDirectories).Sum(f => new FileInfo(f).Length),
-               Directory.EnumerateFiles(location, "*", SearchOption.AllDirectories).Select(File.GetLastWriteTimeUtc).DefaultIfEmpty().Max())
-            : (new FileInfo(location).Length, File.GetLastWriteTimeUtc(location));
+        var files = Directory.Exists(location)
+            ? new DirectoryInfo(location).GetFiles("*", SearchOption.AllDirectories)
+            : [new FileInfo(location)];
+        // Size and newest write time, from one listing: cheap enough to check on every shard, and any edit changes them.
+        var (len, time) = (files.Sum(f => f.Length), files.Select(f => f.LastWriteTimeUtc).DefaultIfEmpty().Max());
         return _fingerprints.GetOrAdd((location, len, time), _ => Fingerprint.OfModel(location));
     }
 
