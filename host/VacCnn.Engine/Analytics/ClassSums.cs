@@ -15,22 +15,19 @@ namespace VacCnn.Engine.Analytics;
 /// </summary>
 public sealed class ClassSums
 {
-    /// <summary>Creates empty sums for <paramref name="classCount"/> classes.</summary>
-    public ClassSums(int classCount)
+    // Empty sums over the rows with these labels (already checked to lie in 0..classCount-1).
+    private ClassSums(int[] labels, int classCount)
     {
         if (classCount < 1) throw new ArgumentOutOfRangeException(nameof(classCount), "at least one class is needed");
         ClassCount = classCount;
+        _labels = labels;
         ImagesPerClass = new int[classCount];
-        _partials = [new float[(long)classCount * classCount], []];
-        ConfidenceSums = _partials[0];
-        Top1Counts = new int[(long)classCount * classCount];
+        ConfidenceSums = new float[(long)classCount * classCount];
+        Top1 = new int[labels.Length];
     }
 
-    // Rows are dealt to two accumulators by global row index, in blocks of 64 rows, and the two are added at the
-    // end: two cores each read whole rows (contiguous memory) without sharing an accumulator, and the result does not
-    // depend on the number of cores or on the chunk size.
-    private const int BlockShift = 6;
-    private readonly float[][] _partials;
+    private readonly int[] _labels;
+    private int[]? _top1Counts;
 
     /// <summary>N, the number of classes (columns of P).</summary>
     public int ClassCount { get; }
@@ -46,10 +43,21 @@ public sealed class ClassSums
     /// float32 accumulators (the values are probabilities in [0, 1]; a class has at most a few thousand images, so the
     /// rounding error stays near 1e-5 in the worst case) keep the accumulator at 4 MB for N = 1000, which stays in cache.
     /// </remarks>
-    public float[] ConfidenceSums { get; private set; }
+    public float[] ConfidenceSums { get; }
+
+    /// <summary>The top-1 prediction (first maximum) of each row, found in the same pass.</summary>
+    public int[] Top1 { get; }
 
     /// <summary>[N, N] row-major: [r, j] = number of images of class r whose top-1 prediction is j.</summary>
-    public int[] Top1Counts { get; }
+    /// <remarks>Counted from <see cref="Top1"/> when first asked for: Algorithm 1 alone never needs this 4 MB table.</remarks>
+    public int[] Top1Counts => _top1Counts ??= CountTop1();
+
+    private int[] CountTop1()
+    {
+        var counts = new int[(long)ClassCount * ClassCount];
+        for (int i = 0; i < Images; i++) counts[(long)_labels[i] * ClassCount + Top1[i]]++;
+        return counts;
+    }
 
     /// <summary>Mean probability the model gives class <paramref name="j"/> on images of class <paramref name="r"/> (NaN when r has none).</summary>
     public double MeanConfidence(int r, int j) =>
@@ -60,14 +68,12 @@ public sealed class ClassSums
     {
         if (probabilities.Length != (long)labels.Length * classCount)
             throw new ArgumentException($"matrix has {probabilities.Length} values, {labels.Length} labels × {classCount} classes expected");
-        var sums = new ClassSums(classCount);
-        var top1 = new int[Math.Min(labels.Length, ChunkRowsFor(classCount))];
-        for (int start = 0; start < labels.Length; start += top1.Length)
-        {
-            int rows = Math.Min(top1.Length, labels.Length - start);
-            sums.AddChunk(probabilities, start * classCount, labels, start, rows, top1);
-        }
-        sums.Complete();
+        CheckLabels(labels, classCount);
+        var sums = new ClassSums(labels, classCount);
+        int split = SplitClass(labels, classCount);
+        int chunk = Math.Max(1, ChunkRowsFor(classCount));
+        for (int start = 0; start < labels.Length; start += chunk)
+            sums.AddChunk(probabilities, start * classCount, labels, start, Math.Min(chunk, labels.Length - start), split);
         return sums;
     }
 
@@ -93,10 +99,11 @@ public sealed class ClassSums
             throw new InvalidDataException($"{path}: truncated or oversized .npy data ({fs.Length - header.DataOffset} bytes for {header.Count} values)");
         int m = header.Shape[0], n = header.Shape[1];
         if (m != labels.Length) throw new InvalidDataException($"{path}: {m} rows but {labels.Length} labels");
-        var sums = new ClassSums(n);
+        CheckLabels(labels, n);
+        var sums = new ClassSums(labels, n);
+        int split = SplitClass(labels, n);
         int chunk = Math.Max(1, Math.Min(m, chunkRows ?? ChunkRowsFor(n)));
         float[][] buffers = [new float[(long)chunk * n], new float[(long)chunk * n]];
-        var top1 = new int[chunk];
         Task ReadAsync(int start, float[] buffer) => Task.Run(() =>
         {
             int rows = Math.Min(chunk, m - start);
@@ -116,58 +123,61 @@ public sealed class ClassSums
             next!.GetAwaiter().GetResult();
             next = start + chunk < m ? ReadAsync(start + chunk, buffers[b ^ 1]) : null;
             int rows = Math.Min(chunk, m - start);
-            sums.AddChunk(buffers[b], 0, labels, start, rows, top1);
+            sums.AddChunk(buffers[b], 0, labels, start, rows, split);
             progress?.Invoke((double)(start + rows) / m);
         }
-        sums.Complete();
         return sums;
     }
 
     // About 16 MB of rows per chunk: large enough for sequential reads, small enough to stay bounded.
     private static int ChunkRowsFor(int classCount) => Math.Max(1, (16 << 20) / (4 * classCount));
 
+    private static void CheckLabels(int[] labels, int classCount)
+    {
+        for (int i = 0; i < labels.Length; i++)
+            if ((uint)labels[i] >= (uint)classCount)
+                throw new InvalidDataException($"label {labels[i]} of row {i} is outside 0..{classCount - 1}");
+    }
+
+    // Two cores share the pass by ground-truth class: one takes the rows whose label is below this class, the other
+    // the rest. Each accumulator row then has exactly one writer that adds its images in row order, so there is one
+    // accumulator (no second 4 MB copy to merge) and the sums are the same for any core count or chunk size. The
+    // split puts half of the images on each side.
+    private static int SplitClass(int[] labels, int classCount)
+    {
+        var perClass = new int[classCount];
+        foreach (int label in labels) perClass[label]++;
+        int half = labels.Length / 2, seen = 0, split = 0;
+        while (split < classCount && seen < half) seen += perClass[split++];
+        return split;
+    }
+
     /// <summary>
     /// Adds <paramref name="rows"/> rows of <paramref name="data"/> (from <paramref name="dataOffset"/>) with the labels
-    /// from <paramref name="labelStart"/>: each row once, into its block's accumulator, finding its top-1 on the way.
+    /// from <paramref name="labelStart"/>: each row once, into its class's accumulator row, finding its top-1 on the way.
     /// </summary>
-    private void AddChunk(float[] data, int dataOffset, int[] labels, int labelStart, int rows, int[] top1)
+    private void AddChunk(float[] data, int dataOffset, int[] labels, int labelStart, int rows, int split)
+    {
+        if (Environment.ProcessorCount > 1 && (long)rows * ClassCount >= 1 << 16)
+            Parallel.Invoke(() => AddRows(data, dataOffset, labels, labelStart, rows, 0, split),
+                            () => AddRows(data, dataOffset, labels, labelStart, rows, split, ClassCount));
+        else AddRows(data, dataOffset, labels, labelStart, rows, 0, ClassCount);
+        Images += rows;
+    }
+
+    // The rows whose label lies in [fromClass, toClass). AggressiveOptimization: this runs once per model, so the
+    // tiered JIT would otherwise spend most of the pass in unoptimised code.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void AddRows(float[] data, int dataOffset, int[] labels, int labelStart, int rows, int fromClass, int toClass)
     {
         int n = ClassCount;
         for (int i = 0; i < rows; i++)
         {
             int label = labels[labelStart + i];
-            if ((uint)label >= (uint)n) throw new InvalidDataException($"label {label} of row {labelStart + i} is outside 0..{n - 1}");
-        }
-        void Partition(int part)
-        {
-            var acc = _partials[part];
-            for (int i = 0; i < rows; i++)
-            {
-                if (((labelStart + i) >> BlockShift & 1) != part) continue;
-                int label = labels[labelStart + i];
-                top1[i] = AddAndArgMax(acc.AsSpan(label * n, n), data.AsSpan(dataOffset + i * n, n));
-            }
-        }
-        // The second accumulator is needed as soon as a row lies beyond the first block.
-        if (labelStart + rows > 1 << BlockShift && _partials[1].Length == 0) _partials[1] = new float[(long)n * n];
-        if (_partials[1].Length == 0) Partition(0);
-        else if (Environment.ProcessorCount > 1 && (long)rows * n >= 1 << 16) Parallel.Invoke(() => Partition(0), () => Partition(1));
-        else { Partition(0); Partition(1); }
-        for (int i = 0; i < rows; i++)
-        {
-            int label = labels[labelStart + i];
+            if (label < fromClass || label >= toClass) continue;
+            Top1[labelStart + i] = AddAndArgMax(ConfidenceSums.AsSpan(label * n, n), data.AsSpan(dataOffset + i * n, n));
             ImagesPerClass[label]++;
-            Top1Counts[(long)label * n + top1[i]]++;
         }
-        Images += rows;
-    }
-
-    // Adds the second accumulator into the first, once all rows are in.
-    private void Complete()
-    {
-        if (_partials[1].Length > 0) TensorPrimitives.Add(_partials[0], _partials[1], _partials[0]);
-        _partials[1] = [];
-        ConfidenceSums = _partials[0];
     }
 
     /// <summary>
@@ -175,6 +185,7 @@ public sealed class ClassSums
     /// touching each value once matters most). Each vector lane keeps its running maximum and where it was first
     /// seen; the lanes are then merged, lower index first on ties. NaN is never the maximum; 0 when nothing is.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static int AddAndArgMax(Span<float> acc, ReadOnlySpan<float> row)
     {
         int length = row.Length, i = 0;

@@ -92,6 +92,30 @@ public class ClassDistanceTests
     }
 
     [Fact]
+    public void Top1_counts_match_a_naive_argmax_loop_when_one_class_holds_most_images()
+    {
+        // The two cores split the rows by class at the median image; here class 5 holds 80 % of the images, so one side
+        // gets nearly everything and the other a handful of classes. 2000 × 40 values: the pass runs in parallel.
+        int n = 40;
+        var (p, labels) = RandomMatrix(2000, n, seed: 3);
+        var rng = new Random(4);
+        for (int i = 0; i < labels.Length; i++) if (rng.NextDouble() < 0.8) labels[i] = 5;
+        var sums = ClassSums.FromMatrix(p, labels, n);
+        var expected = new int[n * n];
+        for (int i = 0; i < labels.Length; i++)
+        {
+            int best = 0;
+            for (int j = 1; j < n; j++) if (p[i * n + j] > p[i * n + best]) best = j;
+            expected[labels[i] * n + best]++;
+            Assert.Equal(best, sums.Top1[i]);
+        }
+        Assert.Equal(expected, sums.Top1Counts);
+        Assert.Equal(labels.Count(l => l == 5), sums.ImagesPerClass[5]);
+        int[] absent = Enumerable.Range(0, n).Where(c => !labels.Contains(c)).ToArray();
+        AssertMatchesPaper(ClassDistance.FromSums(sums), p, labels, n, absent);
+    }
+
+    [Fact]
     public void Hand_computed_small_case()
     {
         // 4 classes, 4 images; class 3 has no image. Image 1 (class 0) is mistaken for class 1.
