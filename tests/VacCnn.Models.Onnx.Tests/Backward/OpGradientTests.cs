@@ -28,6 +28,8 @@ public sealed class OpGradientTests(ITestOutputHelper output)
         ["Conv asymmetric pads and strides"] = new(F, [2, 2, 6, 5], g => g.Add("Conv", ["_", g.Const([3, 2, 3, 2])], Ints("pads", [0, 1, 2, 0]), Ints("strides", [2, 1]))),
         ["Conv auto_pad SAME_UPPER stride 2"] = new(F, [2, 2, 7, 7], g => g.Add("Conv", ["_", g.Const([3, 2, 4, 4])], Str("auto_pad", "SAME_UPPER"), Ints("strides", [2, 2]))),
         ["Conv auto_pad SAME_LOWER"] = new(F, [2, 2, 6, 6], g => g.Add("Conv", ["_", g.Const([3, 2, 2, 2])], Str("auto_pad", "SAME_LOWER"))),
+        // Stride 1 with pads beyond the window ((k − 1)·d − pad < 0): the flipped-kernel Conv does not apply, ConvTranspose is used.
+        ["Conv 1x1 padded beyond its window"] = new(F, [2, 3, 4, 4], g => g.Add("Conv", ["_", g.Const([2, 3, 1, 1])], Ints("pads", [1, 0, 1, 1]))),
         ["Conv auto_pad VALID stride 3"] = new(F, [2, 2, 8, 8], g => g.Add("Conv", ["_", g.Const([3, 2, 3, 3])], Str("auto_pad", "VALID"), Ints("strides", [3, 3]))),
         ["MaxPool pads stride 2"] = new(F, [2, 2, 7, 7], g => g.Add("MaxPool", ["_"], Ints("kernel_shape", [3, 3]), Ints("strides", [2, 2]), Ints("pads", [1, 1, 1, 1]))),
         ["MaxPool overlapping stride 1"] = new(F, [2, 2, 5, 6], g => g.Add("MaxPool", ["_"], Ints("kernel_shape", [3, 2]))),

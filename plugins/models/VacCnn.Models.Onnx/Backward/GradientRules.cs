@@ -25,8 +25,9 @@ public sealed partial class BackwardGraphBuilder
         ["Unsqueeze"] = new([0], (b, n, g, _) => b.Accumulate(n.Input[0], b.ReshapeLike(g[0]!, n.Input[0]))),
         ["Transpose"] = new([0], (b, n, g, _) => b.TransposeGrad(n, g[0]!)),
         ["Relu"] = new([0], (b, n, g, _) =>
-            // PyTorch threshold_backward: grad where x > 0, else 0 (0 at the kink).
-            b.Accumulate(n.Input[0], b.Op("Where", [b.Op("Greater", [n.Input[0], b.Scalar(0)]), g[0]!, b.Scalar(0)]))),
+            // PyTorch threshold_backward: grad where x > 0, else 0 (0 at the kink). Tested on the output (y > 0 ⇔ x > 0)
+            // so that x has one reader and ONNX Runtime can still fuse the producing Conv with the Relu.
+            b.Accumulate(n.Input[0], b.Op("Where", [b.Op("Greater", [n.Output[0], b.Scalar(0)]), g[0]!, b.Scalar(0)]))),
         ["LeakyRelu"] = new([0], (b, n, g, _) =>
         {
             float alpha = AttrFloat(n, "alpha", 0.01f);
@@ -114,15 +115,17 @@ public sealed partial class BackwardGraphBuilder
     /// <summary>
     /// Clip passes the gradient where min &lt; x &lt; max (strict), as PyTorch's hardtanh_backward does (nn.ReLU6 and
     /// nn.Hardtanh; exported to ONNX as Clip). Bounds: inputs 1/2 (opset ≥ 11; attributes were moved on upgrade).
+    /// The bounds are tested on the output y = clamp(x), which lies strictly inside them exactly where x does, so that
+    /// x keeps one reader and ONNX Runtime can still fuse the producing Conv with the Clip (ReLU6).
     /// </summary>
     private void ClipGrad(NodeProto n, string g)
     {
-        string x = n.Input[0];
+        string x = n.Input[0], y = n.Output[0];
         string? mask = null;
-        if (HasInput(n, 1)) mask = Op("Greater", [x, n.Input[1]]);
+        if (HasInput(n, 1)) mask = Op("Greater", [y, n.Input[1]]);
         if (HasInput(n, 2))
         {
-            string upper = Op("Less", [x, n.Input[2]]);
+            string upper = Op("Less", [y, n.Input[2]]);
             mask = mask == null ? upper : Op("And", [mask, upper]);
         }
         Accumulate(x, mask == null ? g : Op("Where", [mask, g, Scalar(0)]));
@@ -201,7 +204,46 @@ public sealed partial class BackwardGraphBuilder
     {
         long[] w = ShapeOf(n.Input[1]);
         long[] kernel = AttrInts(n, "kernel_shape") ?? w[2..];
-        Accumulate(n.Input[0], TransposedWindow(n, g, n.Input[1], kernel, AttrInt(n, "group", 1), n.Input[0], n.Output[0]));
+        long group = AttrInt(n, "group", 1);
+        Accumulate(n.Input[0], FlippedConv(n, g, kernel, group)
+            ?? TransposedWindow(n, g, n.Input[1], kernel, group, n.Input[0], n.Output[0]));
+    }
+
+    /// <summary>
+    /// For a stride-1 2-D Conv with constant weights, the input gradient as an ordinary Conv: the same window run over
+    /// the output gradient with the kernel flipped in space and its input/output channels swapped (per group), padded
+    /// by (k − 1)·d − pad on each side. It computes exactly what ConvTranspose does, but ONNX Runtime's Conv kernels
+    /// (NCHWc, depthwise) are far faster than its ConvTranspose: about 1.5× on ResNet-18 and much more on depthwise
+    /// convolutions. Null when it does not apply (strided, not 2-D, weights computed at run time, pads beyond the window).
+    /// </summary>
+    private string? FlippedConv(NodeProto n, string g, long[] kernel, long group)
+    {
+        if (kernel.Length != 2 || !_constants.TryGetValue(n.Input[1], out var weightProto)) return null;
+        long[] strides = AttrInts(n, "strides") ?? [1, 1];
+        long[] dilations = AttrInts(n, "dilations") ?? [1, 1];
+        if (strides.Any(v => v != 1)) return null;
+        long[] xs = ShapeOf(n.Input[0]), ys = ShapeOf(n.Output[0]);
+        var (pb, pe) = ResolvePads(n, xs[2..], ys[2..], kernel, strides, dilations);
+        var pads = new long[4];
+        for (int i = 0; i < 2; i++)
+        {
+            pads[i] = (kernel[i] - 1) * dilations[i] - pb[i];
+            pads[2 + i] = (kernel[i] - 1) * dilations[i] - pe[i];
+            if (pads[i] < 0 || pads[2 + i] < 0) return null;
+        }
+        long[] ws = ShapeOf(n.Input[1]);
+        long m = ws[0], cg = ws[1], kh = ws[2], kw = ws[3], mg = m / group;
+        var source = OnnxTensors.ReadAsDoubles(weightProto);
+        var flipped = new double[source.Length];
+        // W'[gi·Cg + ci, mi, y, x] = W[gi·Mg + mi, ci, kh−1−y, kw−1−x]
+        for (long gi = 0; gi < group; gi++)
+            for (long mi = 0; mi < mg; mi++)
+                for (long ci = 0; ci < cg; ci++)
+                    for (long y = 0; y < kh; y++)
+                        for (long x = 0; x < kw; x++)
+                            flipped[(((gi * cg + ci) * mg + mi) * kh + y) * kw + x] = source[(((gi * mg + mi) * cg + ci) * kh + (kh - 1 - y)) * kw + (kw - 1 - x)];
+        string weight = Real([group * cg, mg, kh, kw], flipped);
+        return Op("Conv", [g, weight], Ints("kernel_shape", kernel), Ints("dilations", dilations), Ints("pads", pads), Int("group", group));
     }
 
     /// <summary>Inference BatchNormalization is per-channel affine: dx = g · scale / √(var + ε).</summary>
