@@ -29,7 +29,79 @@ public sealed record LayerInfo(string Name, int Channels, int Height, int Width)
 /// <param name="Activations">[N, C, H, W] activations at the layer.</param>
 /// <param name="LayerGradient">[N, C, H, W] gradient of Σ seed·scores with respect to the activations.</param>
 /// <param name="InputGradient">[N, 3, H, W] gradient with respect to the input, when asked for.</param>
-public sealed record GradientResult(FloatTensor Scores, FloatTensor Activations, FloatTensor LayerGradient, FloatTensor? InputGradient);
+/// <param name="Classes">Per image, the class that was differentiated, when a <see cref="GradientTarget"/> chose it.</param>
+public sealed record GradientResult(FloatTensor Scores, FloatTensor Activations, FloatTensor LayerGradient, FloatTensor? InputGradient,
+    int[]? Classes = null);
+
+/// <summary>What a targeted backward pass differentiates for the chosen class c of each image.</summary>
+public enum GradientObjective
+{
+    /// <summary>The raw score s_c (the logit, for models that emit logits).</summary>
+    Score,
+
+    /// <summary>softmax(s)_c: the class probability of a model that emits logits (seed p_c·(onehot_c − p)).</summary>
+    SoftmaxOfScores,
+}
+
+/// <summary>
+/// A backward pass whose seed depends on the pass's own output: per image a class (or <see cref="Predicted"/>, the
+/// image's top-1 class, the first maximum of its scores) and what to differentiate for it. An implementation can find
+/// the class and build the seed inside one run, where a plain seed needs a forward pass first.
+/// </summary>
+/// <param name="Classes">Per image, a class index or <see cref="Predicted"/>.</param>
+/// <param name="Objective">What is differentiated for that class.</param>
+public sealed record GradientTarget(int[] Classes, GradientObjective Objective)
+{
+    /// <summary>Stands for the image's own top-1 class.</summary>
+    public const int Predicted = -1;
+
+    /// <summary>The same class (or the predicted one when null) for each of <paramref name="images"/> images.</summary>
+    public static GradientTarget ForAll(int images, int? classIndex, GradientObjective objective) =>
+        new(Enumerable.Repeat(classIndex ?? Predicted, images).ToArray(), objective);
+
+    /// <summary>The class each image resolves to, given its raw scores ([N, classes]).</summary>
+    public int[] Resolve(FloatTensor scores)
+    {
+        int n = scores.Shape[0], classes = (int)(scores.Length / n);
+        if (Classes.Length != n) throw new ArgumentException($"target has {Classes.Length} classes for {n} images", nameof(scores));
+        var resolved = new int[n];
+        for (int i = 0; i < n; i++)
+        {
+            int c = Classes[i];
+            if (c == Predicted)
+            {
+                var s = scores.Item(i);
+                c = 0;
+                for (int j = 1; j < classes; j++) if (s[j] > s[c]) c = j;
+            }
+            else if (c < 0 || c >= classes) throw new ArgumentOutOfRangeException(nameof(scores), c, $"class {c} is outside 0..{classes - 1}");
+            resolved[i] = c;
+        }
+        return resolved;
+    }
+
+    /// <summary>The seed gradient ([N, classes]) of the raw scores for the resolved <paramref name="classes"/>.</summary>
+    public FloatTensor Seed(FloatTensor scores, int[] classes)
+    {
+        int n = scores.Shape[0], width = (int)(scores.Length / n);
+        var seed = FloatTensor.Zeros(n, width);
+        for (int i = 0; i < n; i++)
+        {
+            var row = seed.Item(i);
+            int c = classes[i];
+            if (Objective == GradientObjective.Score) { row[c] = 1; continue; }
+            // d softmax_c / d s_j = p_c (δ_cj − p_j), with the maximum subtracted before exp.
+            var s = scores.Item(i);
+            float max = float.NegativeInfinity;
+            foreach (float v in s) max = Math.Max(max, v);
+            double sum = 0;
+            for (int j = 0; j < width; j++) sum += Math.Exp(s[j] - max);
+            double pc = Math.Exp(s[c] - max) / sum;
+            for (int j = 0; j < width; j++) row[j] = (float)(pc * ((j == c ? 1 : 0) - Math.Exp(s[j] - max) / sum));
+        }
+        return seed;
+    }
+}
 
 /// <summary>
 /// Activations and gradients inside a model: everything gradient-based explainers need, without exposing how
@@ -55,4 +127,17 @@ public interface IExplainableClassifier
     /// <param name="layer">Target layer name (one of <see cref="CandidateLayers"/>).</param>
     /// <param name="withInputGradient">Also return the gradient at the input image.</param>
     GradientResult Backward(FloatTensor images, FloatTensor outputSeed, string layer, bool withInputGradient);
+
+    /// <summary>
+    /// A backward pass for <paramref name="target"/>: the class of each image (its own top-1 when asked) and the seed
+    /// are taken from the scores of the same images. Implementations should do this in one run; this default runs
+    /// <see cref="Forward"/> first, then the seeded <see cref="Backward(FloatTensor, FloatTensor, string, bool)"/>.
+    /// </summary>
+    GradientResult Backward(FloatTensor images, GradientTarget target, string layer, bool withInputGradient)
+    {
+        ArgumentNullException.ThrowIfNull(target);
+        var (scores, _) = Forward(images, layer);
+        var classes = target.Resolve(scores);
+        return Backward(images, target.Seed(scores, classes), layer, withInputGradient) with { Classes = classes };
+    }
 }

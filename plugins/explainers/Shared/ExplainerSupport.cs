@@ -100,26 +100,24 @@ internal static class ExplainerSupport
     }
 
     /// <summary>
-    /// The backward pass for the requested class with that class's probability read from the same pass; without a
-    /// requested class one forward pass first finds the predicted one (the seed depends on it). Callers that already
-    /// know the class (the host passes the predicted one) thus pay one pass, not two.
+    /// The backward pass for the requested class (the predicted one when none is) with that class's probability, all
+    /// from ONE targeted pass: the model finds the top-1 class and seeds its score inside the same run.
     /// </summary>
     public static (GradientResult Result, int ClassIndex, float Probability) BackwardForClass(IClassifier model,
         IExplainableClassifier explainable, FloatTensor image, int? requested, string layer, bool withInputGradient)
     {
         int classes = model.Card.ClassCount;
-        if (requested is not int c)
-        {
-            var (predicted, p) = ChooseClass(model, image, null);
-            return (explainable.Backward(image, OneHotSeed(1, classes, predicted), layer, withInputGradient), predicted, p);
-        }
-        if (c < 0 || c >= classes)
+        if (requested is int c && (c < 0 || c >= classes))
             throw new ArgumentOutOfRangeException(nameof(requested), c, $"model {model.Card.Id} has classes 0..{classes - 1}");
-        var r = explainable.Backward(image, OneHotSeed(1, classes, c), layer, withInputGradient);
-        var scores = r.Scores.Item(0);
-        float probability = model.Card.OutputKind == OutputKind.Logits ? (float)Softmax(scores)[c] : scores[c];
-        return (r, c, probability);
+        var r = explainable.Backward(image, GradientTarget.ForAll(1, requested, GradientObjective.Score), layer, withInputGradient);
+        int cls = r.Classes is [int chosen] ? chosen
+            : throw new InvalidOperationException($"model {model.Card.Id} did not report which class its targeted backward pass differentiated");
+        return (r, cls, Probability(model, r.Scores.Item(0), cls));
     }
+
+    /// <summary>The model's probability for class <paramref name="c"/> from one image's raw scores.</summary>
+    public static float Probability(IClassifier model, ReadOnlySpan<float> scores, int c) =>
+        model.Card.OutputKind == OutputKind.Logits ? (float)Softmax(scores)[c] : scores[c];
 
     public static int ArgMax(ReadOnlySpan<float> v)
     {

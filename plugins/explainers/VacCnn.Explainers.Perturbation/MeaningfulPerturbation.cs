@@ -15,9 +15,9 @@ namespace VacCnn.Explainers.Perturbation;
 /// input tensor, which equals blurring the pixels because the normalisation is per-channel affine. The noise is
 /// Gaussian with σ = <c>noise</c> in input-tensor units (as the PyTorch code adds it to the normalised tensor), drawn
 /// from a generator seeded with the request's seed. p is the softmax probability (the model's output when it emits
-/// probabilities). The gradient with respect to x' comes from the model's backward pass with the seed
-/// dp_c/dscores = p_c(onehot_c − p); it is chained through the mixing and the upsampling here. Each iteration costs
-/// one forward pass (to know p for the seed) and one backward pass.
+/// probabilities). The gradient with respect to x' comes from the model's targeted backward pass
+/// (<see cref="GradientObjective.SoftmaxOfScores"/>: seed dp_c/dscores = p_c(onehot_c − p), computed inside the run);
+/// it is chained through the mixing and the upsampling here. Each iteration costs one forward and backward run.
 /// </para>
 /// </summary>
 public sealed class MeaningfulPerturbation : IExplainer
@@ -56,8 +56,8 @@ public sealed class MeaningfulPerturbation : IExplainer
         // Backward needs a layer although only the input gradient is used here.
         string layer = explainable.DefaultLayer;
         var (cls, probability) = ExplainerSupport.ChooseClass(model, image, request.ClassIndex);
-        int classes = model.Card.ClassCount;
-        bool logits = model.Card.OutputKind == OutputKind.Logits;
+        // The probability: softmax of the scores for a model that emits logits, the score itself otherwise.
+        var target = GradientTarget.ForAll(1, cls, model.Card.OutputKind == OutputKind.Logits ? GradientObjective.SoftmaxOfScores : GradientObjective.Score);
 
         int plane = height * width;
         var x = image.Data;
@@ -85,13 +85,8 @@ public sealed class MeaningfulPerturbation : IExplainer
                     perturbed.Data[i] = blurred[i] + diff[i] * upMask[p] + (noiseSigma > 0 ? (float)(noiseSigma * rng.Next()) : 0f);
                 }
 
-            // Seed = d p_class / d raw scores.
-            var probs = model.PredictProbabilities(perturbed).Item(0);
-            var seed = FloatTensor.Zeros(1, classes);
-            if (logits)
-                for (int j = 0; j < classes; j++) seed.Data[j] = probs[cls] * ((j == cls ? 1f : 0f) - probs[j]);
-            else seed.Data[cls] = 1f;
-            var r = explainable.Backward(perturbed, seed, layer, withInputGradient: true);
+            // d p_class / d x' in one targeted run: the model computes p from its own scores and seeds the backward pass.
+            var r = explainable.Backward(perturbed, target, layer, withInputGradient: true);
             var gx = r.InputGradient ?? throw new InvalidOperationException($"model {model.Card.Id} returned no input gradient");
 
             // dx'/dM = x − b on every channel; then back through the upsampling to the mask cells.

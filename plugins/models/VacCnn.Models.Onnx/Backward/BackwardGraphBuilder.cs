@@ -14,8 +14,11 @@ namespace VacCnn.Models.Onnx.Backward;
 /// <param name="ActivationName">Extra output: the target tensor.</param>
 /// <param name="LayerGradientName">Extra output: gradient of Σ seed·scores w.r.t. the target.</param>
 /// <param name="InputGradientName">Extra output: gradient w.r.t. the input, when asked for.</param>
+/// <param name="TargetName">In a targeted graph (<see cref="BackwardGraphBuilder.Targeted"/>): the int64 [N] class input
+/// that replaces the seed input (−1 = the image's top-1).</param>
+/// <param name="ClassesName">In a targeted graph: the int64 [N] output of the classes differentiated.</param>
 public sealed record BackwardGraph(ModelProto Model, string InputName, string OutputName, string SeedName,
-    string ActivationName, string LayerGradientName, string? InputGradientName);
+    string ActivationName, string LayerGradientName, string? InputGradientName, string? TargetName = null, string? ClassesName = null);
 
 /// <summary>
 /// Reverse-mode differentiation of an ONNX graph into ONNX nodes (ONNX Runtime has no backward pass outside its

@@ -15,7 +15,8 @@ internal sealed class OnnxExplainer : IExplainableClassifier, IDisposable
 {
     private readonly OnnxClassifier _owner;
     private readonly Lazy<(IReadOnlyList<LayerInfo> Layers, string Default)> _layers;
-    private readonly ConcurrentDictionary<(string Layer, bool Input), Lazy<(InferenceSession Session, BackwardGraph Graph)>> _backward = new();
+    // Per (layer, input gradient, objective): objective null is the graph with a seed input, otherwise its targeted form.
+    private readonly ConcurrentDictionary<(string Layer, bool Input, GradientObjective? Objective), Lazy<(InferenceSession Session, BackwardGraph Graph)>> _backward = new();
     private readonly ConcurrentDictionary<string, Lazy<InferenceSession>> _forward = new(StringComparer.Ordinal);
 
     public OnnxExplainer(OnnxClassifier owner)
@@ -133,21 +134,48 @@ internal sealed class OnnxExplainer : IExplainableClassifier, IDisposable
         int n = images.Shape[0], classes = _owner.Card.ClassCount;
         if (outputSeed.Shape.Length != 2 || outputSeed.Shape[0] != n || outputSeed.Shape[1] != classes || outputSeed.Data.Length != n * classes)
             throw new ArgumentException($"seed must be [{n},{classes}], got [{string.Join(",", outputSeed.Shape)}]", nameof(outputSeed));
-        var (session, graph) = _backward.GetOrAdd((layer, withInputGradient), key => new(() =>
-        {
-            var g = BackwardGraphBuilder.Build(_owner.Model, _owner.InputName, _owner.OutputName, key.Layer, key.Input, [1, 3, H, W]);
-            return (_owner.NewSession(g.Model.ToByteArray()), g);
-        })).Value;
-        var outputs = new List<string> { graph.OutputName, graph.ActivationName, graph.LayerGradientName };
-        if (graph.InputGradientName != null) outputs.Add(graph.InputGradientName);
-        var r = RunBatched(images, session,
-            [graph.InputName, graph.SeedName], outputs.ToArray(), outputSeed, classes);
+        var (session, graph) = BackwardSession(layer, withInputGradient, null);
+        var r = RunBatched(images, session, [graph.InputName, graph.SeedName], Outputs(graph),
+            (start, count) => OrtValue.CreateTensorValueFromMemory(outputSeed.Data[(start * classes)..((start + count) * classes)], [count, classes]));
         return new GradientResult(r[0], r[1], r[2], withInputGradient ? r[3] : null);
     }
 
-    /// <summary>Runs the whole batch at once, or item by item when the graph has a fixed batch of one.</summary>
+    /// <summary>One run: the targeted graph finds each image's class and builds the seed itself.</summary>
+    public GradientResult Backward(FloatTensor images, GradientTarget target, string layer, bool withInputGradient)
+    {
+        ArgumentNullException.ThrowIfNull(target);
+        CheckLayer(layer);
+        _owner.CheckImages(images);
+        int n = images.Shape[0], classes = _owner.Card.ClassCount;
+        if (target.Classes.Length != n) throw new ArgumentException($"target has {target.Classes.Length} classes for {n} images", nameof(target));
+        foreach (int c in target.Classes)
+            if (c != GradientTarget.Predicted && (c < 0 || c >= classes))
+                throw new ArgumentOutOfRangeException(nameof(target), c, $"model {_owner.Card.Id} has classes 0..{classes - 1}");
+        var (session, graph) = BackwardSession(layer, withInputGradient, target.Objective);
+        var wanted = target.Classes.Select(c => (long)c).ToArray();
+        var r = RunBatched(images, session, [graph.InputName, graph.TargetName!], [.. Outputs(graph), graph.ClassesName!],
+            (start, count) => OrtValue.CreateTensorValueFromMemory(wanted[start..(start + count)], [count]));
+        return new GradientResult(r[0], r[1], r[2], withInputGradient ? r[3] : null, r[^1].Data.Select(v => (int)v).ToArray());
+    }
+
+    private (InferenceSession Session, BackwardGraph Graph) BackwardSession(string layer, bool withInputGradient, GradientObjective? objective) =>
+        _backward.GetOrAdd((layer, withInputGradient, objective), key => new(() =>
+        {
+            var g = BackwardGraphBuilder.Build(_owner.Model, _owner.InputName, _owner.OutputName, key.Layer, key.Input, [1, 3, H, W]);
+            if (key.Objective is { } o) g = BackwardGraphBuilder.Targeted(g, o);
+            return (_owner.NewSession(g.Model.ToByteArray()), g);
+        })).Value;
+
+    private static string[] Outputs(BackwardGraph graph) => graph.InputGradientName == null
+        ? [graph.OutputName, graph.ActivationName, graph.LayerGradientName]
+        : [graph.OutputName, graph.ActivationName, graph.LayerGradientName, graph.InputGradientName];
+
+    /// <summary>
+    /// Runs the whole batch at once, or item by item when the graph has a fixed batch of one. <paramref name="extra"/>
+    /// makes the second input for images [start, start + count). Integer outputs come back as float tensors.
+    /// </summary>
     private List<FloatTensor> RunBatched(FloatTensor images, InferenceSession session, string[] inputNames,
-        string[] outputNames, FloatTensor? seed = null, int classes = 0)
+        string[] outputNames, Func<int, int, OrtValue>? extra = null)
     {
         int n = images.Shape[0];
         int per = 3 * H * W;
@@ -158,18 +186,20 @@ internal sealed class OnnxExplainer : IExplainableClassifier, IDisposable
         {
             using var x = OrtValue.CreateTensorValueFromMemory(images.Data[(start * per)..((start + count) * per)], [count, 3, H, W]);
             var inputs = new List<OrtValue> { x };
-            OrtValue? s = null;
-            if (seed != null)
-            {
-                s = OrtValue.CreateTensorValueFromMemory(seed.Data[(start * classes)..((start + count) * classes)], [count, classes]);
-                inputs.Add(s);
-            }
+            OrtValue? s = extra?.Invoke(start, count);
+            if (s != null) inputs.Add(s);
             try
             {
                 using var run = new RunOptions();
                 using var outs = session.Run(run, inputNames, inputs, outputNames);
                 for (int k = 0; k < outputNames.Length; k++)
-                    parts[k].Add((outs[k].GetTensorTypeAndShape().Shape.Select(d => (int)d).ToArray(), outs[k].GetTensorDataAsSpan<float>().ToArray()));
+                {
+                    var info = outs[k].GetTensorTypeAndShape();
+                    float[] data = info.ElementDataType == TensorElementType.Int64
+                        ? outs[k].GetTensorDataAsSpan<long>().ToArray().Select(v => (float)v).ToArray()
+                        : outs[k].GetTensorDataAsSpan<float>().ToArray();
+                    parts[k].Add((info.Shape.Select(d => (int)d).ToArray(), data));
+                }
             }
             finally { s?.Dispose(); }
         }
