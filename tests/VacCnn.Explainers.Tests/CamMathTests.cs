@@ -166,8 +166,9 @@ public sealed class CamMathTests
         var m = new LinearToyModel(channels: 40);
         var x = m.RandomImage(16);
         var map = new ScoreCam().Explain(m, x, Request(null, 1, ("batch", 32)), CancellationToken.None);
-        // 1 call to pick the class + ceil(40 / 32) = 2 batched calls.
-        Assert.Equal(3, m.PredictCalls);
+        // One forward pass gives the activations and the class; then ceil(40 / 32) = 2 batched calls.
+        Assert.Equal(1, m.ForwardCalls);
+        Assert.Equal(2, m.PredictCalls);
         Assert.Equal(32, m.MaxPredictBatch);
         var reference = new LinearToyModel(channels: 40);
         AssertClose(ScoreCamReference(reference, x, map.ClassIndex, Enumerable.Range(0, 40)), map);

@@ -1,3 +1,5 @@
+using System.Numerics;
+using System.Runtime.InteropServices;
 using VacCnn.Contracts;
 
 // Compiled into each explainer plugin (linked source, internal): plugins may reference only the contracts, so
@@ -204,18 +206,28 @@ internal sealed class Bilinear
     }
 
     /// <summary>Resizes <paramref name="src"/> (InHeight × InWidth, row-major) into <paramref name="dst"/>.</summary>
+    /// <remarks>
+    /// Separable: each input row is first interpolated across (InHeight × OutWidth values), then every output row is
+    /// a vectorised blend of two of those rows. Score-CAM resizes hundreds of maps and BBMP one per step, so this is hot.
+    /// </remarks>
     public void Resize(ReadOnlySpan<float> src, Span<float> dst)
     {
-        for (int y = 0; y < OutHeight; y++)
+        var across = new float[InHeight * OutWidth];
+        for (int r = 0; r < InHeight; r++)
         {
-            var (r0, r1, wy) = _rows[y];
+            var row = src.Slice(r * InWidth, InWidth);
+            var o = across.AsSpan(r * OutWidth, OutWidth);
             for (int x = 0; x < OutWidth; x++)
             {
                 var (c0, c1, wx) = _cols[x];
-                float top = src[r0 * InWidth + c0] * (1 - wx) + src[r0 * InWidth + c1] * wx;
-                float bottom = src[r1 * InWidth + c0] * (1 - wx) + src[r1 * InWidth + c1] * wx;
-                dst[y * OutWidth + x] = top * (1 - wy) + bottom * wy;
+                o[x] = row[c0] * (1 - wx) + row[c1] * wx;
             }
+        }
+        for (int y = 0; y < OutHeight; y++)
+        {
+            var (r0, r1, wy) = _rows[y];
+            var d = dst.Slice(y * OutWidth, OutWidth);
+            Vectors.Blend(across.AsSpan(r0 * OutWidth, OutWidth), 1 - wy, across.AsSpan(r1 * OutWidth, OutWidth), wy, d);
         }
     }
 
@@ -229,37 +241,132 @@ internal sealed class Bilinear
     /// <summary>The transpose of <see cref="Resize(ReadOnlySpan{float}, Span{float})"/>: scatters output gradients back to the input grid.</summary>
     public float[] Adjoint(ReadOnlySpan<float> gradOut)
     {
-        var g = new float[InHeight * InWidth];
+        // The transpose of the two passes in reverse order: rows first (vectorised), then across.
+        var across = new float[InHeight * OutWidth];
         for (int y = 0; y < OutHeight; y++)
         {
             var (r0, r1, wy) = _rows[y];
+            var gy = gradOut.Slice(y * OutWidth, OutWidth);
+            Vectors.AddScaled(gy, 1 - wy, across.AsSpan(r0 * OutWidth, OutWidth));
+            Vectors.AddScaled(gy, wy, across.AsSpan(r1 * OutWidth, OutWidth));
+        }
+        var g = new float[InHeight * InWidth];
+        for (int r = 0; r < InHeight; r++)
+        {
+            var a = across.AsSpan(r * OutWidth, OutWidth);
+            var gr = g.AsSpan(r * InWidth, InWidth);
             for (int x = 0; x < OutWidth; x++)
             {
                 var (c0, c1, wx) = _cols[x];
-                float v = gradOut[y * OutWidth + x];
-                g[r0 * InWidth + c0] += v * (1 - wy) * (1 - wx);
-                g[r0 * InWidth + c1] += v * (1 - wy) * wx;
-                g[r1 * InWidth + c0] += v * wy * (1 - wx);
-                g[r1 * InWidth + c1] += v * wy * wx;
+                gr[c0] += a[x] * (1 - wx);
+                gr[c1] += a[x] * wx;
             }
         }
         return g;
     }
 }
 
-/// <summary>Seeded standard-normal samples (Box–Muller over <see cref="Random"/>, whose seeded sequence is stable).</summary>
+/// <summary>
+/// The few vector loops the explainers need (plugins reference only the contracts, so System.Numerics.Tensors is not
+/// available here; <see cref="Vector{T}"/> is in the base library).
+/// </summary>
+internal static class Vectors
+{
+    /// <summary>d = a·wa + b·wb.</summary>
+    public static void Blend(ReadOnlySpan<float> a, float wa, ReadOnlySpan<float> b, float wb, Span<float> d)
+    {
+        int i = 0;
+        if (Vector.IsHardwareAccelerated)
+        {
+            var va = MemoryMarshal.Cast<float, Vector<float>>(a);
+            var vb = MemoryMarshal.Cast<float, Vector<float>>(b);
+            var vd = MemoryMarshal.Cast<float, Vector<float>>(d);
+            for (int k = 0; k < vd.Length && k < va.Length && k < vb.Length; k++) vd[k] = va[k] * wa + vb[k] * wb;
+            i = Math.Min(vd.Length, Math.Min(va.Length, vb.Length)) * Vector<float>.Count;
+        }
+        for (; i < d.Length; i++) d[i] = a[i] * wa + b[i] * wb;
+    }
+
+    /// <summary>acc += src·w.</summary>
+    public static void AddScaled(ReadOnlySpan<float> src, float w, Span<float> acc) => Blend(acc, 1, src, w, acc);
+
+    /// <summary>v = v·scale + shift, in place.</summary>
+    public static void Affine(Span<float> v, float scale, float shift)
+    {
+        int i = 0;
+        if (Vector.IsHardwareAccelerated)
+        {
+            var vv = MemoryMarshal.Cast<float, Vector<float>>(v);
+            for (int k = 0; k < vv.Length; k++) vv[k] = vv[k] * scale + new Vector<float>(shift);
+            i = vv.Length * Vector<float>.Count;
+        }
+        for (; i < v.Length; i++) v[i] = v[i] * scale + shift;
+    }
+
+    /// <summary>d = a ⊙ b (element-wise product).</summary>
+    public static void Multiply(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> d)
+    {
+        int i = 0;
+        if (Vector.IsHardwareAccelerated)
+        {
+            var va = MemoryMarshal.Cast<float, Vector<float>>(a);
+            var vb = MemoryMarshal.Cast<float, Vector<float>>(b);
+            var vd = MemoryMarshal.Cast<float, Vector<float>>(d);
+            for (int k = 0; k < vd.Length && k < va.Length && k < vb.Length; k++) vd[k] = va[k] * vb[k];
+            i = Math.Min(vd.Length, Math.Min(va.Length, vb.Length)) * Vector<float>.Count;
+        }
+        for (; i < d.Length; i++) d[i] = a[i] * b[i];
+    }
+
+    /// <summary>(min, max) of a span (NaN propagates as neither; callers check the values are finite elsewhere).</summary>
+    public static (float Min, float Max) MinMax(ReadOnlySpan<float> v)
+    {
+        float min = float.PositiveInfinity, max = float.NegativeInfinity;
+        int i = 0;
+        if (Vector.IsHardwareAccelerated && v.Length >= Vector<float>.Count)
+        {
+            var vv = MemoryMarshal.Cast<float, Vector<float>>(v);
+            var vmin = new Vector<float>(float.PositiveInfinity);
+            var vmax = new Vector<float>(float.NegativeInfinity);
+            foreach (var x in vv) { vmin = Vector.Min(vmin, x); vmax = Vector.Max(vmax, x); }
+            for (int k = 0; k < Vector<float>.Count; k++) { min = Math.Min(min, vmin[k]); max = Math.Max(max, vmax[k]); }
+            i = vv.Length * Vector<float>.Count;
+        }
+        for (; i < v.Length; i++) { min = Math.Min(min, v[i]); max = Math.Max(max, v[i]); }
+        return (min, max);
+    }
+}
+
+/// <summary>
+/// Seeded standard-normal samples: Marsaglia's polar method over <see cref="Random"/> (whose seeded sequence is
+/// stable), each accepted pair giving two samples. It needs one log and one square root per pair and no sine or
+/// cosine, which matters because BBMP draws one sample per input value at every step.
+/// </summary>
 internal sealed class GaussianSource(int seed)
 {
     private readonly Random _random = new(seed);
-    private double? _spare;
+    private double _spare;
+    private bool _hasSpare;
 
     public double Next()
     {
-        if (_spare is double s) { _spare = null; return s; }
-        double u1 = 1.0 - _random.NextDouble(); // (0, 1]: log(0) is avoided
-        double u2 = _random.NextDouble();
-        double r = Math.Sqrt(-2.0 * Math.Log(u1));
-        _spare = r * Math.Sin(2 * Math.PI * u2);
-        return r * Math.Cos(2 * Math.PI * u2);
+        if (_hasSpare) { _hasSpare = false; return _spare; }
+        double u, v, s;
+        do
+        {
+            u = 2 * _random.NextDouble() - 1;
+            v = 2 * _random.NextDouble() - 1;
+            s = u * u + v * v;
+        } while (s >= 1 || s == 0);
+        double f = Math.Sqrt(-2 * Math.Log(s) / s);
+        _spare = v * f;
+        _hasSpare = true;
+        return u * f;
+    }
+
+    /// <summary>Fills <paramref name="destination"/> with samples scaled by <paramref name="sigma"/>.</summary>
+    public void Fill(Span<float> destination, double sigma)
+    {
+        for (int i = 0; i < destination.Length; i++) destination[i] = (float)(sigma * Next());
     }
 }

@@ -42,9 +42,14 @@ public sealed class ScoreCam : IExplainer
     {
         var (height, width, settings, explainable, layer) = ExplainerSupport.PrepareCam(this, model, image, request);
         int keep = settings.Int("channels"), batch = settings.Int("batch");
-        var (cls, probability) = ExplainerSupport.ChooseClass(model, image, request.ClassIndex);
+        int classes = model.Card.ClassCount;
+        if (request.ClassIndex is int requested && (requested < 0 || requested >= classes))
+            throw new ArgumentOutOfRangeException(nameof(request), requested, $"model {model.Card.Id} has classes 0..{classes - 1}");
 
-        var (_, activations) = explainable.Forward(image, layer.Name);
+        // One pass gives the activations and the scores, hence the class (unless named) and its probability.
+        var (scores, activations) = explainable.Forward(image, layer.Name);
+        int cls = request.ClassIndex ?? ExplainerSupport.ArgMax(scores.Item(0));
+        float probability = ExplainerSupport.Probability(model, scores.Item(0), cls);
         var (k, lh, lw) = CamMath.LayerShape(activations, layer.Name);
         int hw = lh * lw, plane = height * width;
         var a = activations.Item(0).ToArray();
@@ -53,16 +58,22 @@ public sealed class ScoreCam : IExplainer
         var up = new Bilinear(lh, lw, height, width, alignCorners: false);
         var weights = new double[k];
         var x = image.Data;
-        // Masks are made batch by batch: all of them at once would take K × H × W floats (≈ 250 MB for 1280 × 224²).
-        var pending = new List<(int Channel, float[] Mask)>(batch);
+        // Masks and masked images are made batch by batch, straight into the batch tensor: all at once would take
+        // K × 3 × H × W floats (≈ 750 MB for 1280 channels at 224²). Each masked image is x·M + 0·(1 − M): the
+        // baseline is the mean colour (0 after normalisation).
+        var masked = new FloatTensor([batch, 3, height, width], new float[batch * x.Length]);
+        var pending = new List<int>(batch);
+        var mask = new float[plane];
         foreach (int c in channels)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            var m = up.Resize(a.AsSpan(c * hw, hw));
-            float min = m.Min(), max = m.Max();
+            up.Resize(a.AsSpan(c * hw, hw), mask);
+            var (min, max) = Vectors.MinMax(mask);
             if (!(max > min)) continue; // constant map: nothing to mask with, weight stays 0
-            for (int i = 0; i < m.Length; i++) m[i] = (m[i] - min) / (max - min);
-            pending.Add((c, m));
+            Vectors.Affine(mask, 1 / (max - min), -min / (max - min)); // M = (m − min) / (max − min)
+            var item = masked.Item(pending.Count);
+            for (int ch = 0; ch < 3; ch++) Vectors.Multiply(x.AsSpan(ch * plane, plane), mask, item.Slice(ch * plane, plane));
+            pending.Add(c);
             if (pending.Count == batch) ScoreBatch();
         }
         if (pending.Count > 0) ScoreBatch();
@@ -70,17 +81,9 @@ public sealed class ScoreCam : IExplainer
         void ScoreBatch()
         {
             int n = pending.Count;
-            var masked = new FloatTensor([n, 3, height, width], new float[n * x.Length]);
-            for (int i = 0; i < n; i++)
-            {
-                var mask = pending[i].Mask;
-                var item = masked.Item(i);
-                // x·M + 0·(1 − M): the baseline is the mean colour (0 after normalisation).
-                for (int ch = 0; ch < 3; ch++)
-                    for (int p = 0; p < plane; p++) item[ch * plane + p] = x[ch * plane + p] * mask[p];
-            }
-            var probs = model.PredictProbabilities(masked);
-            for (int i = 0; i < n; i++) weights[pending[i].Channel] = probs.Item(i)[cls];
+            var input = n == batch ? masked : new FloatTensor([n, 3, height, width], masked.Data[..(n * x.Length)]);
+            var probs = model.PredictProbabilities(input);
+            for (int i = 0; i < n; i++) weights[pending[i]] = probs.Item(i)[cls];
             pending.Clear();
         }
 

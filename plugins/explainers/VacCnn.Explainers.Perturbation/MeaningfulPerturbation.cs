@@ -73,17 +73,23 @@ public sealed class MeaningfulPerturbation : IExplainer
         const double Beta1 = 0.9, Beta2 = 0.999, Eps = 1e-8;
         var rng = new GaussianSource(request.Seed);
         var perturbed = new FloatTensor([1, 3, height, width], new float[x.Length]);
+        var upMask = new float[plane];
+        var product = new float[plane];
 
         for (int t = 1; t <= iterations; t++)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            var upMask = up.Resize(m);
+            up.Resize(m, upMask);
+            // x' = b + (x − b)·M + noise
+            if (noiseSigma > 0) rng.Fill(perturbed.Data, noiseSigma);
+            else Array.Clear(perturbed.Data);
             for (int ch = 0; ch < 3; ch++)
-                for (int p = 0; p < plane; p++)
-                {
-                    int i = ch * plane + p;
-                    perturbed.Data[i] = blurred[i] + diff[i] * upMask[p] + (noiseSigma > 0 ? (float)(noiseSigma * rng.Next()) : 0f);
-                }
+            {
+                var o = perturbed.Data.AsSpan(ch * plane, plane);
+                Vectors.Multiply(diff.AsSpan(ch * plane, plane), upMask, product);
+                Vectors.Blend(o, 1, product, 1, o);
+                Vectors.Blend(o, 1, blurred.AsSpan(ch * plane, plane), 1, o);
+            }
 
             // d p_class / d x' in one targeted run: the model computes p from its own scores and seeds the backward pass.
             var r = explainable.Backward(perturbed, target, layer, withInputGradient: true);
@@ -92,7 +98,10 @@ public sealed class MeaningfulPerturbation : IExplainer
             // dx'/dM = x − b on every channel; then back through the upsampling to the mask cells.
             var gUp = new float[plane];
             for (int ch = 0; ch < 3; ch++)
-                for (int p = 0; p < plane; p++) gUp[p] += gx.Data[ch * plane + p] * diff[ch * plane + p];
+            {
+                Vectors.Multiply(gx.Data.AsSpan(ch * plane, plane), diff.AsSpan(ch * plane, plane), product);
+                Vectors.Blend(gUp, 1, product, 1, gUp);
+            }
             var g = up.Adjoint(gUp);
             var grad = new double[cells];
             for (int i = 0; i < cells; i++)
