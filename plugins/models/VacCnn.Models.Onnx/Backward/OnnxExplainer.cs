@@ -184,7 +184,10 @@ internal sealed class OnnxExplainer : IExplainableClassifier, IDisposable
         for (int k = 0; k < parts.Length; k++) parts[k] = [];
         foreach (var (start, count) in chunks)
         {
-            using var x = OrtValue.CreateTensorValueFromMemory(images.Data[(start * per)..((start + count) * per)], [count, 3, H, W]);
+            // The whole batch is passed in place (no copy: explainers call this hundreds of times per explanation).
+            using var x = count == n && images.Data.Length == n * per
+                ? OrtValue.CreateTensorValueFromMemory(images.Data, [count, 3, H, W])
+                : OrtValue.CreateTensorValueFromMemory(images.Data[(start * per)..((start + count) * per)], [count, 3, H, W]);
             var inputs = new List<OrtValue> { x };
             OrtValue? s = extra?.Invoke(start, count);
             if (s != null) inputs.Add(s);
