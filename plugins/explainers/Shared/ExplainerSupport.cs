@@ -349,9 +349,12 @@ internal sealed class GaussianSource
     private static readonly (uint[] K, double[] W, double[] F) Tables = BuildTables();
     private ulong _s0, _s1, _s2, _s3;
 
-    public GaussianSource(int seed)
+    public GaussianSource(int seed) : this((ulong)(uint)seed)
     {
-        ulong x = (ulong)(uint)seed;
+    }
+
+    private GaussianSource(ulong x)
+    {
         _s0 = SplitMix(ref x); _s1 = SplitMix(ref x); _s2 = SplitMix(ref x); _s3 = SplitMix(ref x);
     }
 
@@ -432,7 +435,21 @@ internal sealed class GaussianSource
     /// The same samples as <see cref="Next"/> in a loop, with the common case inlined and the generator state in
     /// locals (registers) rather than fields.
     /// </remarks>
-    public void Fill(Span<float> destination, double sigma)
+    public void Fill(float[] destination, double sigma)
+    {
+        // Large fills (BBMP's noise image at every step) are split over two cores: the second half comes from a child
+        // generator seeded by the next draw of this one, so the result depends only on the seed and the length.
+        if (destination.Length < ParallelFill || Environment.ProcessorCount < 2) { FillSerial(destination, sigma); return; }
+        var child = new GaussianSource(NextBits());
+        int half = destination.Length / 2;
+        Parallel.Invoke(() => FillSerial(destination.AsSpan(0, half), sigma), () => child.FillSerial(destination.AsSpan(half), sigma));
+    }
+
+    /// <summary>Fills at or above this length are split over two cores.</summary>
+    internal const int ParallelFill = 65536;
+
+    /// <summary>Like <see cref="Fill(float[], double)"/> on one thread: the same samples as <see cref="Next"/> in a loop.</summary>
+    public void FillSerial(Span<float> destination, double sigma)
     {
         var (k, w, _) = Tables;
         ulong s0 = _s0, s1 = _s1, s2 = _s2, s3 = _s3;

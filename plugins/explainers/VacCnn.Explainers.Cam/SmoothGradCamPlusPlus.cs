@@ -48,10 +48,12 @@ public sealed class SmoothGradCamPlusPlus : IExplainer
             cancellationToken.ThrowIfCancellationRequested();
             int n = Math.Min(batch, samples - start);
             var noisy = new FloatTensor([n, 3, height, width], new float[n * x.Length]);
+            var draw = new float[x.Length];
             for (int i = 0; i < n; i++)
             {
                 var item = noisy.Item(i);
-                for (int j = 0; j < x.Length; j++) item[j] = sigma > 0 ? (float)(x[j] + sigma * noise.Next()) : x[j];
+                if (sigma > 0) noise.Fill(draw, sigma);
+                Vectors.Blend(x, 1, draw, 1, item); // x + noise
             }
             var r = explainable.Backward(noisy, ExplainerSupport.OneHotSeed(n, model.Card.ClassCount, cls), layer.Name, withInputGradient: false);
             (int k, lh, lw) = CamMath.LayerShape(r.Activations, layer.Name);
