@@ -178,6 +178,20 @@ public sealed class OpGradientTests(ITestOutputHelper output)
             g.Add("Dropout", ["_"]);
             g.Add("Gemm", ["_", g.Const([8, 5])]);
         }),
+        // Folded before differentiation (ForwardSimplifier): the gradient must be that of the graph as written.
+        ["family: TFLite-converted block (zero Pad, NHWC Transpose pairs, Conv, per-channel Mul/Add, ReLU6)"] = new(F, [2, 3, 5, 5], g =>
+        {
+            g.Add("Pad", ["t", g.Ints(0, 0, 1, 0, 0, 0, 1, 2)]);
+            g.Add("Transpose", ["_"], Ints("perm", [0, 2, 3, 1]));
+            g.Add("Transpose", ["_"], Ints("perm", [0, 3, 1, 2]));
+            g.Add("Conv", ["_", g.Const([4, 3, 3, 3], scale: 0.5), g.Const([4])], Ints("pads", [1, 0, 0, 1]));
+            g.Add("Transpose", ["_"], Ints("perm", [0, 2, 3, 1]));
+            g.Add("Transpose", ["_"], Ints("perm", [0, 3, 1, 2]));
+            g.Add("Mul", ["_", g.Const([4, 1, 1], [0.5, -1.5, 2, 1])]);
+            g.Add("Add", [g.Const([1, 4, 1, 1], [0.25, 1, -0.5, 0]), "_"]);
+            g.Add("Clip", ["_", g.Const([], [0]), g.Const([], [2])]);
+            g.Add("Conv", ["_", g.Const([2, 4, 1, 1])]);
+        }),
         ["family: shuffle unit (Split, Conv, Concat, Reshape/Transpose)"] = new(F, [2, 4, 4, 4], g =>
         {
             var halves = g.AddMulti("Split", ["t"], 2, Int("axis", 1));

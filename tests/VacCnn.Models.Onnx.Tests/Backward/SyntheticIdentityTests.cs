@@ -8,6 +8,38 @@ namespace VacCnn.Models.Onnx.Tests.Backward;
 public sealed class SyntheticIdentityTests(ITestOutputHelper output)
 {
     /// <summary>
+    /// What TFLite converters write around each convolution — a zero Pad, NHWC↔NCHW Transpose pairs, batch norm as a
+    /// per-channel Mul and Add — is folded before differentiation, so neither the forward part nor the backward part of
+    /// the augmented graph keeps those nodes (their gradients would be a Slice, Transposes and a Mul per layer); a
+    /// non-zero Pad and the tensors that must stay observable are left alone. The gradient of such a block is checked
+    /// by finite differences in <see cref="OpGradientTests"/>.
+    /// </summary>
+    [Fact]
+    public void Converter_padding_transposes_and_channel_affines_are_folded_before_differentiation()
+    {
+        var g = new TestGraph(1, [1, 3, 6, 6]);
+        g.Add("Pad", ["t", g.Ints(0, 0, 1, 1, 0, 0, 1, 1)]);
+        g.Add("Transpose", ["_"], Ints("perm", [0, 2, 3, 1]));
+        g.Add("Transpose", ["_"], Ints("perm", [0, 3, 1, 2]));
+        g.Add("Conv", ["_", g.Const([4, 3, 3, 3])]);
+        g.Add("Mul", ["_", g.Const([4, 1, 1])]);
+        g.Add("Add", ["_", g.Const([4, 1, 1])]);
+        string relu = g.Add("Relu", ["_"]);
+        g.Add("Pad", ["_", g.Ints(0, 0, 1, 1, 0, 0, 1, 1), g.Const([], [0.5])]); // not zero: stays
+        g.Add("Conv", ["_", g.Const([2, 4, 3, 3])]);
+        var model = g.Finish();
+
+        var graph = BackwardGraphBuilder.Build(model, "x", "y", relu, true, [1, 3, 6, 6]);
+        var ops = graph.Model.Graph.Node.Select(n => n.OpType).ToList();
+        output.WriteLine(string.Join(" ", ops));
+        Assert.DoesNotContain("Transpose", ops);
+        Assert.DoesNotContain("Mul", ops);
+        Assert.Equal(1, ops.Count(o => o == "Pad"));   // the 0.5 pad
+        Assert.Equal(1, ops.Count(o => o == "Slice")); // its gradient
+        Assert.DoesNotContain(graph.Model.Graph.Node, n => n.OpType == "Add" && n.Input.Any(i => i.StartsWith('c')));
+    }
+
+    /// <summary>
     /// GAP → fully connected: score_k = Σ_c W[k,c]·mean_hw(A[c]) + b_k, so dscore_k/dA[c,h,w] = W[k,c]/(H·W) at every
     /// position, and the Grad-CAM channel weight (mean of that gradient over positions) is W[k,c]/(H·W) too.
     /// A conv + ReLU in front makes A a real feature map (float32: ONNX Runtime has no float64 Conv).

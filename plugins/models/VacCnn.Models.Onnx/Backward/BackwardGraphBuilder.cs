@@ -71,6 +71,7 @@ public sealed partial class BackwardGraphBuilder
     {
         var model = source.Clone();
         OpsetUpgrader.Upgrade(model);
+        ForwardSimplifier.Simplify(model, new HashSet<string>(StringComparer.Ordinal) { inputName, outputName, targetName });
         var b = new BackwardGraphBuilder(model, inputName, outputName, targetName, withInputGradient);
         return b.Run(inputShape);
     }
