@@ -1,12 +1,11 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
-using Google.Protobuf;
-using Onnx;
 using VacCnn.Contracts;
 using VacCnn.Engine.Evaluation;
 using VacCnn.Engine.Plugins;
 using VacCnn.Models.Onnx;
+using VacCnn.TestSupport;
 using static VacCnn.Bench.Table;
 
 namespace VacCnn.Bench;
@@ -56,13 +55,16 @@ internal sealed class ExplainerBenchmark(BenchOptions o)
                 shared.MinBy(r => r.Classifier!.Card.MultiplyAccumulates)!.Classifier!,
                 shared.MaxBy(r => r.Classifier!.Card.MultiplyAccumulates)!.Classifier!,
             };
-            if (ResNet18Backbone.Write(Path.Combine(temp, "resnet18-nuget")) is { } folder)
+            string folder = Path.Combine(temp, ResNet18Backbone.Id);
+            if (File.Exists(ResNet18Backbone.OnnxPath))
             {
+                ResNet18Backbone.WriteModelFolder(folder);
                 var r = new OnnxModelSource().LoadFolder(folder, new ModelSourceContext(temp, ExecutionDevice.Cpu, _ => { }));
                 loaded.Add(r);
                 if (r.Classifier != null) models.Add(r.Classifier);
                 else Console.Error.WriteLine($"  ResNet-18 backbone failed to load: {r.Error}");
             }
+            else Console.Error.WriteLine($"  {ResNet18Backbone.OnnxPath} missing (NuGet Microsoft.ML.DnnImageFeaturizer.ResNet18)");
 
             var rows = new List<string[]>();
             foreach (var model in models) rows.AddRange(MeasureModel(model, explainers, image));
@@ -207,66 +209,5 @@ internal sealed class ExplainerBenchmark(BenchOptions o)
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir != null; dir = dir.Parent)
             if (File.Exists(Path.Combine(dir.FullName, "VacCnn.sln"))) return dir.FullName;
         throw new InvalidOperationException("run the benchmark from a checkout");
-    }
-}
-
-/// <summary>
-/// The ResNet-18 backbone of NuGet Microsoft.ML.DnnImageFeaturizer.ResNet18 (copied next to the program by the package)
-/// with a random linear head (Flatten → Gemm 512 → 1000), written as a model folder the ONNX plugin loads.
-/// </summary>
-internal static class ResNet18Backbone
-{
-    public static string? Write(string folder)
-    {
-        string onnx = Path.Combine(AppContext.BaseDirectory, "DnnImageModels", "ResNet18Onnx", "ResNet18.onnx");
-        if (!File.Exists(onnx)) { Console.Error.WriteLine($"  {onnx} missing (NuGet Microsoft.ML.DnnImageFeaturizer.ResNet18)"); return null; }
-        var m = ModelProto.Parser.ParseFrom(File.ReadAllBytes(onnx));
-        var g = m.Graph;
-        string features = g.Output.Single().Name;
-        string input = g.Input.First(i => g.Initializer.All(t => t.Name != i.Name)).Name;
-        var rng = new Random(18);
-        g.Initializer.Add(Floats("head/W", [1000, 512], () => (float)(0.05 * (rng.NextDouble() * 2 - 1))));
-        g.Initializer.Add(Floats("head/b", [1000], () => 0f));
-        foreach (var t in new[] { ("head/W", new long[] { 1000, 512 }), ("head/b", new long[] { 1000 }) })
-            g.Input.Add(Value(t.Item1, t.Item2)); // IR 3: initializers are also graph inputs
-        var flatten = new NodeProto { OpType = "Flatten", Name = "head/Flatten" };
-        flatten.Input.Add(features); flatten.Output.Add("head/flat");
-        flatten.Attribute.Add(new AttributeProto { Name = "axis", Type = AttributeProto.Types.AttributeType.Int, I = 1 });
-        var gemm = new NodeProto { OpType = "Gemm", Name = "head/Gemm" };
-        gemm.Input.AddRange(["head/flat", "head/W", "head/b"]); gemm.Output.Add("logits");
-        gemm.Attribute.Add(new AttributeProto { Name = "transB", Type = AttributeProto.Types.AttributeType.Int, I = 1 });
-        g.Node.Add(flatten); g.Node.Add(gemm);
-        g.Output.Clear();
-        g.Output.Add(Value("logits", [1, 1000]));
-        Directory.CreateDirectory(folder);
-        File.WriteAllBytes(Path.Combine(folder, "model.onnx"), m.ToByteArray());
-        File.WriteAllText(Path.Combine(folder, "model.json"), JsonSerializer.Serialize(new
-        {
-            id = "resnet18-nuget",
-            name = "ResNet-18 backbone (NuGet) + random head",
-            family = "ResNet",
-            onnx = "model.onnx",
-            input = new { name = input, layout = "NCHW", size = 224, resize = 256, channels = "RGB", mean = new[] { 123.675, 116.28, 103.53 }, std = new[] { 58.395, 57.12, 57.375 } },
-            output = new { name = "logits", kind = "logits" },
-            labels = "imagenet-1k",
-        }));
-        return folder;
-    }
-
-    private static TensorProto Floats(string name, long[] dims, Func<float> next)
-    {
-        long n = dims.Aggregate(1L, (a, d) => a * d);
-        var bytes = new byte[n * 4];
-        for (long i = 0; i < n; i++) BitConverter.TryWriteBytes(bytes.AsSpan((int)(i * 4)), next());
-        var t = new TensorProto { Name = name, DataType = 1, RawData = ByteString.CopyFrom(bytes) };
-        t.Dims.AddRange(dims);
-        return t;
-    }
-
-    private static ValueInfoProto Value(string name, long[] dims)
-    {
-        var shape = new TensorShapeProto();
-        foreach (var d in dims) shape.Dim.Add(new TensorShapeProto.Types.Dimension { DimValue = d });
-        return new ValueInfoProto { Name = name, Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = 1, Shape = shape } } };
     }
 }

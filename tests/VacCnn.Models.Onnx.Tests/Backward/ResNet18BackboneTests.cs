@@ -1,11 +1,6 @@
-using System.Text.Json;
-using Google.Protobuf;
-using Onnx;
 using VacCnn.Contracts;
-using VacCnn.Models.Onnx.Backward;
 using VacCnn.TestSupport;
 using Xunit.Abstractions;
-using static VacCnn.Models.Onnx.Backward.OnnxBuild;
 
 namespace VacCnn.Models.Onnx.Tests.Backward;
 
@@ -20,53 +15,13 @@ namespace VacCnn.Models.Onnx.Tests.Backward;
 /// </summary>
 public sealed class ResNet18BackboneTests(ITestOutputHelper output)
 {
-    private const int Classes = 1000;
-
-    private static string BackbonePath => Path.Combine(AppContext.BaseDirectory, "DnnImageModels", "ResNet18Onnx", "ResNet18.onnx");
-
-    /// <summary>The backbone + head as a model folder; returns the head's weights [Classes, 512].</summary>
-    private static double[] WriteModelFolder(string folder)
-    {
-        Assert.True(File.Exists(BackbonePath), $"ResNet18.onnx not copied from the NuGet package to {BackbonePath}");
-        var m = ModelProto.Parser.ParseFrom(File.ReadAllBytes(BackbonePath));
-        var g = m.Graph;
-        string features = Assert.Single(g.Output).Name;
-        var rng = new Random(18);
-        var w = Enumerable.Range(0, Classes * 512).Select(_ => 0.05 * TestGraph.Normal(rng)).ToArray();
-        var b = Enumerable.Range(0, Classes).Select(_ => 0.1 * TestGraph.Normal(rng)).ToArray();
-        g.Initializer.Add(Real("head/W", OnnxTensors.Float, [Classes, 512], w));
-        g.Initializer.Add(Real("head/b", OnnxTensors.Float, [Classes], b));
-        // IR 3 wants every initializer listed among the graph inputs.
-        foreach (var (name, dims) in new[] { ("head/W", new long?[] { Classes, 512 }), ("head/b", new long?[] { Classes }) })
-            g.Input.Add(SyntheticModels.Value(name, dims));
-        g.Node.Add(SyntheticModels.Node("Flatten", [features], ["head/flat"], SyntheticModels.Int("axis", 1)));
-        g.Node.Add(SyntheticModels.Node("Gemm", ["head/flat", "head/W", "head/b"], ["logits"], SyntheticModels.Int("transB", 1)));
-        g.Output.Clear();
-        g.Output.Add(SyntheticModels.Value("logits", 1, Classes));
-        Directory.CreateDirectory(folder);
-        File.WriteAllBytes(Path.Combine(folder, "model.onnx"), m.ToByteArray());
-        string input = g.Input.First(i => g.Initializer.All(t => t.Name != i.Name)).Name;
-        var manifest = new
-        {
-            id = "resnet18-nuget",
-            name = "ResNet-18 backbone (Microsoft.ML.DnnImageFeaturizer.ResNet18) + random head",
-            family = "ResNet",
-            onnx = "model.onnx",
-            input = new { name = input, layout = "NCHW", size = 224, resize = 256, channels = "RGB", mean = new[] { 123.675, 116.28, 103.53 }, std = new[] { 58.395, 57.12, 57.375 } },
-            output = new { name = "logits", kind = "logits" },
-            labels = "imagenet-1k",
-            source = "NuGet Microsoft.ML.DnnImageFeaturizer.ResNet18 0.23.1 + random Gemm head (test)",
-            licence = "MIT",
-        };
-        File.WriteAllText(Path.Combine(folder, "model.json"), JsonSerializer.Serialize(manifest));
-        return w;
-    }
+    private const int Classes = ResNet18Backbone.Classes;
 
     [Fact]
     public void Gradients_at_the_default_layer_and_the_input_match_finite_differences()
     {
         using var tmp = new TempDir("vaccnn-resnet18-nuget");
-        var w = WriteModelFolder(tmp.Combine("resnet18-nuget"));
+        var w = ResNet18Backbone.WriteModelFolder(tmp.Combine("resnet18-nuget"));
         var loaded = new OnnxModelSource().LoadFolder(tmp.Combine("resnet18-nuget"), new ModelSourceContext(tmp.Path, ExecutionDevice.Cpu, _ => { }));
         Assert.True(loaded.Error == null, loaded.Error);
         using var c = (OnnxClassifier)loaded.Classifier!;
