@@ -46,6 +46,9 @@ public sealed class VacCnnOptions
     /// <summary>Memory for recently used explanation maps, in MB (all finished maps are also kept on disk).</summary>
     [Range(1, 65_536)] public int ExplanationCacheMegabytes { get; set; } = 128;
 
+    /// <summary>Disk for finished explanation maps, in MB; past it the least recently used are deleted.</summary>
+    [Range(1, 1_048_576)] public int ExplanationDiskMegabytes { get; set; } = 4096;
+
     /// <summary>Value of <see cref="Storage"/> for one machine: SQLite tables in <see cref="Data"/>, in-memory job queue.</summary>
     public const string EmbeddedStorage = "embedded";
 
@@ -110,6 +113,7 @@ public sealed class VacCnnOptions
         if (ExplanationQueueCapacity is < 1 or > 10_000) problems.Add("VacCnn:ExplanationQueueCapacity must be from 1 to 10000.");
         if (ExplanationWorkers is < 1 or > 64) problems.Add("VacCnn:ExplanationWorkers must be from 1 to 64.");
         if (ExplanationCacheMegabytes is < 1 or > 65_536) problems.Add("VacCnn:ExplanationCacheMegabytes must be from 1 to 65536.");
+        if (ExplanationDiskMegabytes is < 1 or > 1_048_576) problems.Add("VacCnn:ExplanationDiskMegabytes must be from 1 to 1048576.");
         return problems;
     }
 }

@@ -29,7 +29,9 @@ public static class ExplanationKeys
 
 /// <summary>
 /// Finished explanations: a small in-memory LRU (bounded in bytes) over files <c>&lt;data&gt;/explanations/ab/&lt;key&gt;.vxm</c>
-/// written atomically, so a crash never leaves a half-written entry and a restart keeps every finished map.
+/// written atomically, so a crash never leaves a half-written entry and a restart keeps every finished map. The files
+/// are bounded too: when they pass the disk budget, the least recently used (by modification time, which a hit
+/// refreshes) are deleted down to 90 % of it.
 /// <para>File format (little-endian): ASCII <c>VXM1</c>; int32 length of a UTF-8 JSON header; the header (key,
 /// model, method, class, probability, layer, prediction, sizes, crop rectangle, millis, seed); then the crop-resolution
 /// map as float32, row-major. The original-resolution map is re-derived with <see cref="MapPlacement"/>
@@ -44,14 +46,19 @@ public sealed class ExplanationCache
     private readonly LinkedList<ExplanationResult> _lru = new();
     private readonly Dictionary<string, LinkedListNode<ExplanationResult>> _byKey = new(StringComparer.Ordinal);
     private long _bytes;
+    private readonly long _diskBudget;
+    private readonly Lock _diskGate = new();
+    private long _diskBytes = -1; // unknown until the first write scans the folder
 
     /// <summary>Creates the cache.</summary>
     /// <param name="folder">Folder for the files (created on first write); null = memory only.</param>
     /// <param name="memoryBudgetBytes">Memory the LRU may hold.</param>
-    public ExplanationCache(string? folder, long memoryBudgetBytes)
+    /// <param name="diskBudgetBytes">Bytes the files may take.</param>
+    public ExplanationCache(string? folder, long memoryBudgetBytes, long diskBudgetBytes = long.MaxValue)
     {
         _folder = folder;
         _budget = memoryBudgetBytes;
+        _diskBudget = diskBudgetBytes;
         if (folder == null) return;
         try { AtomicFile.CleanupStale(folder); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { } // a read-only data folder still serves what it holds
@@ -79,6 +86,9 @@ public sealed class ExplanationCache
             return null;
         }
         if (result.Key != key) return null;
+        // A hit makes the file recently used for the disk budget.
+        try { File.SetLastWriteTimeUtc(file, DateTime.UtcNow); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
         Remember(result);
         return result;
     }
@@ -88,9 +98,42 @@ public sealed class ExplanationCache
     {
         Remember(result);
         if (PathOf(result.Key) is not { } file) return;
-        try { AtomicFile.Write(file, s => Write(s, result)); }
+        try
+        {
+            AtomicFile.Write(file, s => Write(s, result));
+            KeepWithinDiskBudget(new FileInfo(file).Length);
+        }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
     }
+
+    // Adds a written file to the running total; past the budget, deletes the least recently used files down to 90 %
+    // of it. The total is rescanned then (other processes sharing the folder write to it too).
+    private void KeepWithinDiskBudget(long written)
+    {
+        if (_folder == null || _diskBudget == long.MaxValue) return;
+        lock (_diskGate)
+        {
+            _diskBytes = _diskBytes < 0 ? Files().Sum(f => f.Length) : _diskBytes + written;
+            if (_diskBytes <= _diskBudget) return;
+            long total = 0, target = _diskBudget / 10 * 9;
+            bool full = false;
+            foreach (var f in Files().OrderByDescending(f => f.LastWriteTimeUtc).ThenBy(f => f.Name, StringComparer.Ordinal).ToList())
+            {
+                // Newest first: keep files until the first that does not fit, delete it and everything older.
+                if (!full && total + f.Length <= target) { total += f.Length; continue; }
+                full = true;
+                try { f.Delete(); }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException) { total += f.Length; }
+            }
+            _diskBytes = total;
+        }
+    }
+
+    private IEnumerable<FileInfo> Files() =>
+        Directory.Exists(_folder) ? new DirectoryInfo(_folder).EnumerateFiles("*.vxm", SearchOption.AllDirectories) : [];
+
+    /// <summary>Whether the key has a file on disk (for tests and diagnostics).</summary>
+    public bool OnDisk(string key) => PathOf(key) is { } file && File.Exists(file);
 
     /// <summary>Whether the key is held in memory (for tests and diagnostics).</summary>
     public bool InMemory(string key) { lock (_gate) return _byKey.ContainsKey(key); }

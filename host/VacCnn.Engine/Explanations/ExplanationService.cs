@@ -92,7 +92,7 @@ public sealed class ExplanationService : IDisposable
         var o = engine.Options;
         var runner = new ExplanationRunner(engine.Models, engine.Plugins.Explainers);
         var images = new ImageLibrary(o.Images, engine.Classes, Path.Combine(o.Data, "thumbnails"));
-        var cache = new ExplanationCache(Path.Combine(o.Data, "explanations"), (long)o.ExplanationCacheMegabytes << 20);
+        var cache = new ExplanationCache(Path.Combine(o.Data, "explanations"), (long)o.ExplanationCacheMegabytes << 20, (long)o.ExplanationDiskMegabytes << 20);
         return new ExplanationService(runner, images, cache, engine.Classes, engine.Plugins.Metrics, engine.Evaluation.ModelFingerprint,
             o.ExplanationQueueCapacity, o.ExplanationWorkers);
     }
