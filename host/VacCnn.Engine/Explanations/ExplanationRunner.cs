@@ -160,18 +160,24 @@ public sealed class ExplanationRunner(ModelRegistry models, IEnumerable<IExplain
             throw new InvalidDataException($"cannot use image '{Path.GetFileName(imagePath)}': {batch.Skipped[0].Reason}");
         cancellationToken.ThrowIfCancellationRequested();
 
-        var probabilities = model.PredictProbabilities(batch.Tensor).Item(0);
-        int predicted = 0;
-        for (int i = 1; i < probabilities.Length; i++) if (probabilities[i] > probabilities[predicted]) predicted = i;
-        float predictedProbability = probabilities[predicted];
-
         Interlocked.Increment(ref _computations);
-        // "Explain the predicted class": name it, so the explainer need not run its own forward pass to find it.
-        var request = what.Request.ClassIndex is null ? what.Request with { ClassIndex = predicted } : what.Request;
-        var map = what.Explainer.Explain(model, batch.Tensor, request, cancellationToken);
+        var map = what.Explainer.Explain(model, batch.Tensor, what.Request, cancellationToken);
         if (map.Width != spec.CropWidth || map.Height != spec.CropHeight || map.Values.Length != map.Width * map.Height)
             throw new InvalidOperationException(
                 $"explainer '{what.Explainer.Id}' returned a {map.Width}×{map.Height} map for a {spec.CropWidth}×{spec.CropHeight} crop");
+        // Without a named class the explainer found the prediction itself (in the same pass as its gradients, for the
+        // gradient methods), and the map reports it; a named class needs one forward pass here for the prediction.
+        int predicted = map.ClassIndex;
+        float predictedProbability = map.Probability;
+        if (what.Request.ClassIndex is not null)
+        {
+            var probabilities = model.PredictProbabilities(batch.Tensor).Item(0);
+            predicted = 0;
+            for (int i = 1; i < probabilities.Length; i++) if (probabilities[i] > probabilities[predicted]) predicted = i;
+            predictedProbability = probabilities[predicted];
+        }
+        else if (map.ClassIndex < 0 || map.ClassIndex >= model.Card.ClassCount)
+            throw new InvalidOperationException($"explainer '{what.Explainer.Id}' reported class {map.ClassIndex} for a model with classes 0..{model.Card.ClassCount - 1}");
         foreach (float v in map.Values)
             if (!(v >= 0 && v <= 1))
                 throw new InvalidOperationException($"explainer '{what.Explainer.Id}' returned a value {v} outside [0, 1]");
