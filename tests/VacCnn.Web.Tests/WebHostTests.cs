@@ -115,6 +115,45 @@ public sealed partial class WebHostTests(WebAppFixture app)
     }
 
     [Fact]
+    public async Task TheAdminPageShowsWhichWorkerRunsWhichShard()
+    {
+        // A run whose shards 1 and 3 are leased by this process, as a worker would hold them.
+        var store = new ResultStore(app.DataDir);
+        var run = store.GetOrCreateRun("workers-shown", "fp-model-workers", "fp-images-workers", "/images", 40, 10);
+        var one = store.TryClaimShard(run.RunId, 1, TimeSpan.FromMinutes(5));
+        var three = store.TryClaimShard(run.RunId, 3, TimeSpan.FromMinutes(5));
+        Assert.Equal(ShardClaimResult.Claimed, one.Result);
+        Assert.Equal(ShardClaimResult.Claimed, three.Result);
+        // A lease that has run out (its worker stopped renewing it) is not shown either.
+        Assert.Equal(ShardClaimResult.Claimed, store.TryClaimShard(run.RunId, 2, TimeSpan.FromMilliseconds(1)).Result);
+        await Task.Delay(50);
+        string expected = $"{Environment.MachineName} · pid {Environment.ProcessId}: shards 1, 3";
+        try
+        {
+            using var client = Client();
+            var runs = JsonSerializer.Deserialize<JsonElement>(await client.GetStringAsync("/api/runs"), Json);
+            var view = runs.EnumerateArray().Single(r => r.GetProperty("runId").GetString() == run.RunId);
+            var worker = Assert.Single(view.GetProperty("workers").EnumerateArray().ToList());
+            Assert.Equal($"{Environment.MachineName} · pid {Environment.ProcessId}", worker.GetProperty("worker").GetString());
+            Assert.Equal([1, 3], worker.GetProperty("shards").EnumerateArray().Select(e => e.GetInt32()).ToArray());
+            Assert.Contains(expected, System.Net.WebUtility.HtmlDecode(await client.GetStringAsync("/Admin")));
+
+            using var detail = JsonDocument.Parse(await client.GetStringAsync($"/api/runs/{run.RunId}"));
+            var shards = detail.RootElement.GetProperty("shards").EnumerateArray().ToList();
+            Assert.Equal($"{Environment.MachineName} · pid {Environment.ProcessId}", shards[1].GetProperty("worker").GetString());
+            Assert.Equal(JsonValueKind.Null, shards[0].GetProperty("worker").ValueKind);
+
+            // Given back: no longer shown.
+            store.ReleaseShard(run.RunId, 1, one.Owner);
+            store.ReleaseShard(run.RunId, 3, three.Owner);
+            runs = JsonSerializer.Deserialize<JsonElement>(await client.GetStringAsync("/api/runs"), Json);
+            view = runs.EnumerateArray().Single(r => r.GetProperty("runId").GetString() == run.RunId);
+            Assert.Empty(view.GetProperty("workers").EnumerateArray());
+        }
+        finally { store.DeleteRun(run.RunId); }
+    }
+
+    [Fact]
     public async Task UnknownModelIsRejectedWith400()
     {
         using var client = Client();

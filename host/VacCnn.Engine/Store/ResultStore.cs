@@ -256,13 +256,17 @@ public sealed class ResultStore
     public IReadOnlyList<ShardInfo> GetShards(string runId)
     {
         using var c = Open();
-        using var cmd = Command(c, null, "SELECT shard_index, start, count, state, images_done, skipped, seconds, finished, attempts, owner FROM shards WHERE run_id = @id ORDER BY shard_index", ("@id", runId));
+        using var cmd = Command(c, null, "SELECT shard_index, start, count, state, images_done, skipped, seconds, finished, attempts, owner, lease_until FROM shards WHERE run_id = @id ORDER BY shard_index", ("@id", runId));
         using var r = cmd.ExecuteReader();
         var list = new List<ShardInfo>();
         while (r.Read())
             list.Add(new ShardInfo(runId, r.GetInt32(0), r.GetInt32(1), r.GetInt32(2), r.GetString(3), r.GetInt32(4), r.GetInt32(5),
                 r.GetDouble(6), r.IsDBNull(7) ? null : Time(r.GetString(7)))
-            { Attempts = r.GetInt32(8), Owner = r.IsDBNull(9) ? null : r.GetString(9) });
+            {
+                Attempts = r.GetInt32(8),
+                Owner = r.IsDBNull(9) ? null : r.GetString(9),
+                LeaseUntilUtc = r.IsDBNull(10) || r.GetString(10).Length == 0 ? null : Time(r.GetString(10)),
+            });
         return list;
     }
 

@@ -26,6 +26,13 @@ public static class ShardOwner
         return parts is { Length: 4 } && int.TryParse(parts[1], NumberStyles.Integer, CultureInfo.InvariantCulture, out int pid) ? pid : null;
     }
 
+    /// <summary>The worker behind an owner id, as people read it (<c>machine · pid 1234</c>), or the id itself when not one of ours.</summary>
+    public static string WorkerOf(string owner)
+    {
+        var parts = owner.Split('/');
+        return parts.Length == 4 ? $"{parts[0]} · pid {parts[1]}" : owner;
+    }
+
     /// <summary>True when the holder is known to be dead: a process of this machine that no longer runs.</summary>
     public static bool IsGone(string owner)
     {

@@ -35,6 +35,11 @@ public sealed record ShardInfo(string RunId, int Index, int Start, int Count, st
     public int Attempts { get; init; }
     /// <summary>The current or last lease holder (<see cref="ShardOwner"/> id), or null.</summary>
     public string? Owner { get; init; }
+    /// <summary>When the holder's lease runs out (UTC), or null.</summary>
+    public DateTime? LeaseUntilUtc { get; init; }
+
+    /// <summary>True while a live worker holds the lease (it has not run out and its process, when on this machine, runs).</summary>
+    public bool HeldNow => State == RunStates.Running && Owner != null && LeaseUntilUtc > DateTime.UtcNow && !ShardOwner.IsGone(Owner);
 }
 
 /// <summary>How far a run is.</summary>

@@ -5,6 +5,10 @@ namespace VacCnn.Web.Services;
 /// <summary>Culture-independent number and time formatting shared by pages (tests compare these strings).</summary>
 public static class Format
 {
+    /// <summary>Who runs which shards, e.g. "node-a · pid 41: shards 3, 7; node-b · pid 12: shard 5", or "—" (same wording as site.js).</summary>
+    public static string Workers(IReadOnlyList<WorkerView> workers) => workers.Count == 0 ? "—" : string.Join("; ",
+        workers.Select(w => $"{w.Worker}: {(w.Shards.Count == 1 ? "shard" : "shards")} {string.Join(", ", w.Shards)}"));
+
     /// <summary>A fraction as a percentage with one decimal, e.g. "71.3 %".</summary>
     public static string Percent(double? fraction) =>
         fraction is double f ? (f * 100).ToString("F1", CultureInfo.InvariantCulture) + " %" : "—";

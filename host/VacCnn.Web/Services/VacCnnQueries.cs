@@ -90,7 +90,8 @@ public sealed class VacCnnQueries(VacCnnEngine engine, ImageSetProvider images, 
         var run = engine.Store.GetRun(runId);
         if (run == null) return null;
         var shards = engine.Store.GetShards(runId)
-            .Select(s => new ShardView(s.Index, s.Start, s.Count, s.State, s.ImagesDone, s.Skipped, s.Seconds, s.FinishedUtc)).ToList();
+            .Select(s => new ShardView(s.Index, s.Start, s.Count, s.State, s.ImagesDone, s.Skipped, s.Seconds, s.FinishedUtc,
+                s.Owner is { } o ? ShardOwner.WorkerOf(o) : null)).ToList();
         var skips = Skips(runId);
         return new RunDetailView(ToView(run), shards, skips);
     }
@@ -148,8 +149,14 @@ public sealed class VacCnnQueries(VacCnnEngine engine, ImageSetProvider images, 
         try
         {
             var p = engine.Store.GetProgress(r.RunId);
+            // Which worker runs which shard: only asked of runs still in progress.
+            var workers = r.State == RunStates.Done ? [] : engine.Store.GetShards(r.RunId)
+                .Where(s => s.HeldNow)
+                .GroupBy(s => ShardOwner.WorkerOf(s.Owner!), StringComparer.Ordinal)
+                .OrderBy(g => g.Key, StringComparer.Ordinal)
+                .Select(g => new WorkerView(g.Key, g.Select(s => s.Index).Order().ToList())).ToList();
             return new RunView(r.RunId, r.ModelId, r.State, p.ShardsDone, r.ShardCount, p.ImagesDone, r.TotalImages, p.Skipped,
-                p.ImagesPerSecond, p.Eta?.TotalSeconds, p.Fraction, r.Error, r.ImagesRoot, r.CreatedUtc, r.UpdatedUtc);
+                p.ImagesPerSecond, p.Eta?.TotalSeconds, p.Fraction, r.Error, r.ImagesRoot, r.CreatedUtc, r.UpdatedUtc) { Workers = workers };
         }
         catch (Exception e)
         {

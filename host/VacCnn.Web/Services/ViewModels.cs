@@ -41,10 +41,21 @@ public sealed record RunView(
     string? Error,
     string ImagesRoot,
     DateTime CreatedUtc,
-    DateTime UpdatedUtc);
+    DateTime UpdatedUtc)
+{
+    /// <summary>The workers running shards of this run now, with the shards each holds.</summary>
+    public IReadOnlyList<WorkerView> Workers { get; init; } = [];
+}
+
+/// <summary>A worker process holding shard leases of a run.</summary>
+/// <param name="Worker">Machine and process id.</param>
+/// <param name="Shards">Shard indexes it is running.</param>
+public sealed record WorkerView(string Worker, IReadOnlyList<int> Shards);
 
 /// <summary>One shard of a run.</summary>
-public sealed record ShardView(int Index, int Start, int Count, string State, int ImagesDone, int Skipped, double Seconds, DateTime? FinishedUtc);
+/// <param name="Worker">Who holds (or last held) its lease: machine and process id.</param>
+public sealed record ShardView(int Index, int Start, int Count, string State, int ImagesDone, int Skipped, double Seconds, DateTime? FinishedUtc,
+    string? Worker);
 
 /// <summary>A file skipped during a run.</summary>
 public sealed record SkipView(int ImageIndex, string RelativePath, string Reason);

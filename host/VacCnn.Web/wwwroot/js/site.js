@@ -17,6 +17,13 @@
         if (m >= 1) return m + " min " + pad(sec) + " s";
         return sec + " s";
     }
+    // Same wording as the server's Format.Workers.
+    function workers(list) {
+        if (!list || list.length === 0) return "—";
+        return list.map(function (w) {
+            return w.worker + ": " + (w.shards.length === 1 ? "shard " : "shards ") + w.shards.join(", ");
+        }).join("; ");
+    }
     function set(row, field, text) {
         var el = row.querySelector('[data-field="' + field + '"]');
         if (el && el.textContent !== text) el.textContent = text;
@@ -34,6 +41,7 @@
             if (bar) bar.value = r.fraction;
             set(row, "percent", percent(r.fraction));
             set(row, "shards", r.shardsDone + " / " + r.shardCount);
+            set(row, "workers", workers(r.workers));
             set(row, "images", r.imagesDone + " / " + r.totalImages);
             set(row, "rate", r.imagesPerSecond > 0 ? r.imagesPerSecond.toFixed(1) : "—");
             set(row, "eta", r.state === "done" ? "—" : duration(r.etaSeconds));
