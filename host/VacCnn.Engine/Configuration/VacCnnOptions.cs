@@ -107,13 +107,11 @@ public sealed class VacCnnOptions
             problems.Add($"VacCnn:Storage = '{Storage}' must be '{EmbeddedStorage}' or '{PostgresStorage}'.");
         if (UsesPostgres && string.IsNullOrWhiteSpace(PostgreSql))
             problems.Add("VacCnn:Storage is 'postgres' but VacCnn:PostgreSql (the connection string) is not set.");
-        if (ShardLeaseSeconds < 2) problems.Add("VacCnn:ShardLeaseSeconds must be at least 2.");
-        if (ShardSize < 1) problems.Add("VacCnn:ShardSize must be at least 1.");
-        if (BatchSize < 1) problems.Add("VacCnn:BatchSize must be at least 1.");
-        if (ExplanationQueueCapacity is < 1 or > 10_000) problems.Add("VacCnn:ExplanationQueueCapacity must be from 1 to 10000.");
-        if (ExplanationWorkers is < 1 or > 64) problems.Add("VacCnn:ExplanationWorkers must be from 1 to 64.");
-        if (ExplanationCacheMegabytes is < 1 or > 65_536) problems.Add("VacCnn:ExplanationCacheMegabytes must be from 1 to 65536.");
-        if (ExplanationDiskMegabytes is < 1 or > 1_048_576) problems.Add("VacCnn:ExplanationDiskMegabytes must be from 1 to 1048576.");
+        // Numeric bounds live in one place, the [Range] attribute of each setting.
+        foreach (var property in typeof(VacCnnOptions).GetProperties())
+            if (property.GetCustomAttributes(typeof(RangeAttribute), false) is [RangeAttribute range]
+                && property.GetValue(this) is int value && (value < (int)range.Minimum || value > (int)range.Maximum))
+                problems.Add($"VacCnn:{property.Name} = {value} must be from {range.Minimum} to {range.Maximum}.");
         return problems;
     }
 }
