@@ -1,6 +1,4 @@
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
 using System.Text.Json;
 using Hangfire;
 using Hangfire.PostgreSql;
@@ -63,7 +61,7 @@ public class DistributedPrecomputeTests(ITestOutputHelper output)
         // web host another test has already disposed (seen: ObjectDisposedException 'LoggerFactory').
         var store = new ResultStore(shared.Path, StoreDatabase.Postgres(pg.ConnectionString));
 
-        int port = FreePort();
+        int port = TestPaths.FreeLoopbackPort();
         var processes = new List<Process>();
         try
         {
@@ -172,14 +170,7 @@ public class DistributedPrecomputeTests(ITestOutputHelper output)
     }
 
     /// <summary>The web host built with the same configuration as this test assembly.</summary>
-    private static string WebDll()
-    {
-        var tfmDir = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd('/'));
-        string configuration = tfmDir.Parent!.Parent!.Name;
-        string dll = Path.Combine(TestPaths.RepoRoot, "host", "VacCnn.Web", "bin", configuration, tfmDir.Parent.Name, tfmDir.Name, "VacCnn.Web.dll");
-        Assert.True(File.Exists(dll), $"web host not built at {dll}");
-        return dll;
-    }
+    private static string WebDll() => TestPaths.BuiltAssembly(Path.Combine("host", "VacCnn.Web"), "VacCnn.Web.dll");
 
     private static async Task<string?> TryGet(HttpClient http, string path)
     {
@@ -213,14 +204,5 @@ public class DistributedPrecomputeTests(ITestOutputHelper output)
         if (!File.Exists(f)) return "(no log)";
         var lines = File.ReadAllLines(f);
         return string.Join('\n', lines.Skip(Math.Max(0, lines.Length - 30)));
-    }
-
-    private static int FreePort()
-    {
-        var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        int port = ((IPEndPoint)l.LocalEndpoint).Port;
-        l.Stop();
-        return port;
     }
 }

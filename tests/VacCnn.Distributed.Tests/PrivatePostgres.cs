@@ -1,7 +1,6 @@
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
 using Npgsql;
+using VacCnn.TestSupport;
 
 namespace VacCnn.Distributed.Tests;
 
@@ -57,7 +56,7 @@ public sealed class PrivatePostgres : IDisposable
         string bin = FindBinDir() ?? throw new InvalidOperationException(Unavailable());
         string dir = Path.Combine(Path.GetTempPath(), "vaccnn-pg-" + Guid.NewGuid().ToString("N")[..12]);
         Directory.CreateDirectory(dir);
-        int port = FreePort();
+        int port = TestPaths.FreeLoopbackPort();
         bool root = Environment.UserName == "root";
         if (root) Run("chown", "postgres:postgres", dir);
         string data = Path.Combine(dir, "data");
@@ -91,15 +90,6 @@ public sealed class PrivatePostgres : IDisposable
             ? Directory.GetDirectories("/usr/lib/postgresql").Select(d => Path.Combine(d, "bin"))
                 .Where(b => File.Exists(Path.Combine(b, "initdb"))).OrderDescending(StringComparer.Ordinal).FirstOrDefault()
             : null;
-
-    private static int FreePort()
-    {
-        var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        int port = ((IPEndPoint)l.LocalEndpoint).Port;
-        l.Stop();
-        return port;
-    }
 
     private static void RunAs(bool asPostgresUser, string shellCommand)
     {

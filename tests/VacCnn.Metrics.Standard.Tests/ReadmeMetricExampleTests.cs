@@ -1,26 +1,20 @@
 using VacCnn.Contracts;
+using VacCnn.TestSupport;
 
 namespace VacCnn.Metrics.Standard.Tests;
 
 /// <summary>README's "Writing your own metric" example compiles (ReadmeMetricExample.cs is that code block) and works.</summary>
 public sealed class ReadmeMetricExampleTests
 {
-    private static string RepoRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir != null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "VacCnn.sln"))) return dir.FullName;
-        throw new DirectoryNotFoundException("VacCnn.sln not found above the test binaries");
-    }
-
     [Fact]
     public void The_README_example_is_the_compiled_file()
     {
-        string readme = File.ReadAllText(Path.Combine(RepoRoot(), "README.md"));
+        string readme = File.ReadAllText(Path.Combine(TestPaths.RepoRoot, "README.md"));
         int section = readme.IndexOf("## Writing your own metric", StringComparison.Ordinal);
         Assert.True(section >= 0);
         int start = readme.IndexOf("```csharp\n", section, StringComparison.Ordinal) + "```csharp\n".Length;
         int end = readme.IndexOf("```", start, StringComparison.Ordinal);
-        string file = File.ReadAllText(Path.Combine(RepoRoot(), "tests", "VacCnn.Metrics.Standard.Tests", "ReadmeMetricExample.cs"));
+        string file = File.ReadAllText(Path.Combine(TestPaths.RepoRoot, "tests", "VacCnn.Metrics.Standard.Tests", "ReadmeMetricExample.cs"));
         Assert.Equal(readme[start..end], file);
     }
 

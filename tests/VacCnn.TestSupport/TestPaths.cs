@@ -24,6 +24,29 @@ public static class TestPaths
     /// <summary>Built plugins (each in its own subfolder).</summary>
     public static string Plugins => Path.Combine(RepoRoot, "artifacts", "plugins");
 
+    /// <summary>
+    /// A program of this repository (<paramref name="projectFolder"/>, relative to the root) built with the same
+    /// configuration, framework and runtime as the calling test assembly, e.g. ("host/VacCnn.Web", "VacCnn.Web.dll").
+    /// </summary>
+    public static string BuiltAssembly(string projectFolder, string dllName)
+    {
+        // …/tests/<Project>/bin/<Configuration>/<framework>/<runtime>/ → <projectFolder>/bin/<Configuration>/<framework>/<runtime>/
+        var runtimeDir = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd('/'));
+        var frameworkDir = runtimeDir.Parent!;
+        string dll = Path.Combine(RepoRoot, projectFolder, "bin", frameworkDir.Parent!.Name, frameworkDir.Name, runtimeDir.Name, dllName);
+        return File.Exists(dll) ? dll : throw new FileNotFoundException($"{dllName} not built at {dll}", dll);
+    }
+
+    /// <summary>A TCP port on the loopback interface that was free a moment ago.</summary>
+    public static int FreeLoopbackPort()
+    {
+        var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        int port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop();
+        return port;
+    }
+
     /// <summary>A new empty folder under the system temp directory.</summary>
     public static string NewTempDir(string prefix = "vaccnn-test")
     {

@@ -119,13 +119,5 @@ public class ResumeTests
     }
 
     /// <summary>The CLI built with the same configuration as this test assembly.</summary>
-    internal static string CliDll()
-    {
-        // .../tests/VacCnn.Engine.Tests/bin/<Configuration>/net10.0/linux-x64/ → tools/VacCnn.Cli/bin/<Configuration>/...
-        var tfmDir = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd('/'));
-        string configuration = tfmDir.Parent!.Parent!.Name;
-        string dll = Path.Combine(TestPaths.RepoRoot, "tools", "VacCnn.Cli", "bin", configuration, tfmDir.Parent.Name, tfmDir.Name, "vaccnn.dll");
-        Assert.True(File.Exists(dll), $"CLI not built at {dll}");
-        return dll;
-    }
+    internal static string CliDll() => TestPaths.BuiltAssembly(Path.Combine("tools", "VacCnn.Cli"), "vaccnn.dll");
 }
