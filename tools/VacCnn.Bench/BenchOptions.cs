@@ -32,11 +32,17 @@ internal sealed record BenchOptions(string Shared, int ImageCount, bool Torch, H
         return new BenchOptions(Path.GetFullPath(shared), count, torch, sections, cache, quick);
     }
 
-    private static string FindShared()
+    private static string FindShared() => RepoRoot() is { } root ? Path.Combine(root, "..", "shared", "data") : "../shared/data";
+
+    /// <summary>The checkout the benchmark runs from (the folder holding VacCnn.sln), or null.</summary>
+    internal static string? RepoRoot()
     {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir != null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "VacCnn.sln")))
-                return Path.Combine(dir.FullName, "..", "shared", "data");
-        return "../shared/data";
+            if (File.Exists(Path.Combine(dir.FullName, "VacCnn.sln"))) return dir.FullName;
+        return null;
     }
+
+    /// <summary>A file or folder of the checkout, e.g. Repo("tools", "bench_torch.py").</summary>
+    internal static string Repo(params string[] parts) =>
+        Path.Combine([RepoRoot() ?? throw new InvalidOperationException("run the benchmark from a checkout"), .. parts]);
 }

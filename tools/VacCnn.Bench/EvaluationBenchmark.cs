@@ -183,7 +183,7 @@ internal sealed class EvaluationBenchmark(BenchOptions o)
         string folder = Path.Combine(o.TorchCache, arch);
         if (File.Exists(Path.Combine(folder, "model.onnx")) && File.Exists(Path.Combine(folder, "model.json"))) return folder;
         var psi = new ProcessStartInfo("/usr/bin/python3") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in new[] { Path.Combine(RepoTools(), "export_torchvision.py"), arch, "--out", o.TorchCache }) psi.ArgumentList.Add(a);
+        foreach (var a in new[] { BenchOptions.Repo("tools", "export_torchvision.py"), arch, "--out", o.TorchCache }) psi.ArgumentList.Add(a);
         using var p = Process.Start(psi)!;
         p.StandardOutput.ReadToEnd();
         string err = p.StandardError.ReadToEnd();
@@ -195,7 +195,7 @@ internal sealed class EvaluationBenchmark(BenchOptions o)
     private static double? TorchRate(string arch, int batch, List<string> paths)
     {
         var psi = new ProcessStartInfo("/usr/bin/python3") { RedirectStandardOutput = true, RedirectStandardError = true };
-        psi.ArgumentList.Add(Path.Combine(RepoTools(), "bench_torch.py"));
+        psi.ArgumentList.Add(BenchOptions.Repo("tools", "bench_torch.py"));
         psi.ArgumentList.Add(arch);
         psi.ArgumentList.Add(batch.ToString(System.Globalization.CultureInfo.InvariantCulture));
         foreach (var f in paths) psi.ArgumentList.Add(f);
@@ -205,12 +205,5 @@ internal sealed class EvaluationBenchmark(BenchOptions o)
         p.WaitForExit();
         if (p.ExitCode != 0) { Console.Error.WriteLine($"  PyTorch {arch} failed: {err}"); return null; }
         return JsonDocument.Parse(stdout).RootElement.GetProperty("images_per_second").GetDouble();
-    }
-
-    private static string RepoTools()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir != null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "VacCnn.sln"))) return Path.Combine(dir.FullName, "tools");
-        throw new InvalidOperationException("run the benchmark from a checkout");
     }
 }

@@ -38,7 +38,7 @@ internal sealed class ExplainerBenchmark(BenchOptions o)
 
     public void Run()
     {
-        string pluginsDir = Path.Combine(RepoRoot(), "artifacts", "plugins");
+        string pluginsDir = BenchOptions.Repo("artifacts", "plugins");
         using var catalog = PluginCatalog.Load(pluginsDir);
         var explainers = catalog.Explainers.OrderBy(e => e.Id, StringComparer.Ordinal).ToList();
         if (explainers.Count == 0) throw new InvalidOperationException($"no explainer plugins in {pluginsDir}: build the solution first");
@@ -193,7 +193,7 @@ internal sealed class ExplainerBenchmark(BenchOptions o)
     private static (double Ms, int Threads)? TorchGradCam(string arch, string image, int repeats)
     {
         var psi = new ProcessStartInfo("/usr/bin/python3") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in new[] { Path.Combine(RepoRoot(), "tools", "bench_torch_gradcam.py"), arch, repeats.ToString(CultureInfo.InvariantCulture), image })
+        foreach (var a in new[] { BenchOptions.Repo("tools", "bench_torch_gradcam.py"), arch, repeats.ToString(CultureInfo.InvariantCulture), image })
             psi.ArgumentList.Add(a);
         using var p = Process.Start(psi)!;
         var err = p.StandardError.ReadToEndAsync();
@@ -202,12 +202,5 @@ internal sealed class ExplainerBenchmark(BenchOptions o)
         if (p.ExitCode != 0) { Console.Error.WriteLine($"  PyTorch Grad-CAM {arch} failed: {err.Result}"); return null; }
         var root = JsonDocument.Parse(stdout.Trim().Split('\n')[^1]).RootElement;
         return (root.GetProperty("ms_per_explanation").GetDouble(), root.GetProperty("threads").GetInt32());
-    }
-
-    private static string RepoRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir != null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "VacCnn.sln"))) return dir.FullName;
-        throw new InvalidOperationException("run the benchmark from a checkout");
     }
 }
