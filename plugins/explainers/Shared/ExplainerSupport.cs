@@ -86,18 +86,20 @@ internal static class ExplainerSupport
                 nameof(requested));
     }
 
+    /// <summary>Refuses a requested class outside the model's classes, naming the model and its range.</summary>
+    public static void CheckClass(IClassifier model, int? requested)
+    {
+        int classes = model.Card.ClassCount;
+        if (requested is int c && (c < 0 || c >= classes))
+            throw new ArgumentOutOfRangeException(nameof(requested), c, $"model {model.Card.Id} has classes 0..{classes - 1}");
+    }
+
     /// <summary>The class to explain (the predicted one unless given) and the model's probability for it.</summary>
     public static (int ClassIndex, float Probability) ChooseClass(IClassifier model, FloatTensor image, int? requested)
     {
+        CheckClass(model, requested);
         var probs = model.PredictProbabilities(image).Item(0);
-        int cls;
-        if (requested is int c)
-        {
-            if (c < 0 || c >= probs.Length)
-                throw new ArgumentOutOfRangeException(nameof(requested), c, $"model {model.Card.Id} has classes 0..{probs.Length - 1}");
-            cls = c;
-        }
-        else cls = ArgMax(probs);
+        int cls = requested ?? ArgMax(probs);
         return (cls, probs[cls]);
     }
 
@@ -108,9 +110,7 @@ internal static class ExplainerSupport
     public static (GradientResult Result, int ClassIndex, float Probability) BackwardForClass(IClassifier model,
         IExplainableClassifier explainable, FloatTensor image, int? requested, string layer, bool withInputGradient)
     {
-        int classes = model.Card.ClassCount;
-        if (requested is int c && (c < 0 || c >= classes))
-            throw new ArgumentOutOfRangeException(nameof(requested), c, $"model {model.Card.Id} has classes 0..{classes - 1}");
+        CheckClass(model, requested);
         var r = explainable.Backward(image, GradientTarget.ForAll(1, requested, GradientObjective.Score), layer, withInputGradient);
         int cls = r.Classes is [int chosen] ? chosen
             : throw new InvalidOperationException($"model {model.Card.Id} did not report which class its targeted backward pass differentiated");

@@ -42,9 +42,7 @@ public sealed class ScoreCam : IExplainer
     {
         var (height, width, settings, explainable, layer) = ExplainerSupport.PrepareCam(this, model, image, request);
         int keep = settings.Int("channels"), batch = settings.Int("batch");
-        int classes = model.Card.ClassCount;
-        if (request.ClassIndex is int requested && (requested < 0 || requested >= classes))
-            throw new ArgumentOutOfRangeException(nameof(request), requested, $"model {model.Card.Id} has classes 0..{classes - 1}");
+        ExplainerSupport.CheckClass(model, request.ClassIndex);
 
         // One pass gives the activations and the scores, hence the class (unless named) and its probability.
         var (scores, activations) = explainable.Forward(image, layer.Name);

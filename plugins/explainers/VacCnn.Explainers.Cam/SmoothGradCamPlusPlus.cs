@@ -41,6 +41,7 @@ public sealed class SmoothGradCamPlusPlus : IExplainer
         var x = image.Data;
         double sigma = spread * (x.Max() - x.Min());
         var noise = new GaussianSource(request.Seed);
+        var draw = new float[x.Length]; // stays zero when spread is 0
         float[]? total = null;
         int lh = 0, lw = 0;
         for (int start = 0; start < samples; start += batch)
@@ -48,7 +49,6 @@ public sealed class SmoothGradCamPlusPlus : IExplainer
             cancellationToken.ThrowIfCancellationRequested();
             int n = Math.Min(batch, samples - start);
             var noisy = new FloatTensor([n, 3, height, width], new float[n * x.Length]);
-            var draw = new float[x.Length];
             for (int i = 0; i < n; i++)
             {
                 var item = noisy.Item(i);
