@@ -41,7 +41,7 @@ public sealed partial class BackwardGraphBuilder
     private readonly string _input, _output, _target;
     private readonly bool _withInput;
     private readonly int _elemType;
-    private readonly Dictionary<string, TensorProto> _constants = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, TensorProto> _constants;
     private readonly Dictionary<string, long[]> _shapes = new(StringComparer.Ordinal);
     private readonly Dictionary<string, List<string>> _grads = new(StringComparer.Ordinal);
     private readonly List<NodeProto> _emitted = [];
@@ -53,6 +53,7 @@ public sealed partial class BackwardGraphBuilder
         _model = model;
         _g = model.Graph;
         _input = input; _output = output; _target = target; _withInput = withInput;
+        _constants = Constants(_g);
         var inInfo = _g.Input.FirstOrDefault(i => i.Name == input) ?? throw new ArgumentException($"'{input}' is not a graph input");
         _elemType = inInfo.Type?.TensorType?.ElemType ?? OnnxTensors.Float;
         if (_elemType is not (OnnxTensors.Float or OnnxTensors.Double))
@@ -78,9 +79,6 @@ public sealed partial class BackwardGraphBuilder
 
     private BackwardGraph Run(long[] inputShape)
     {
-        foreach (var t in _g.Initializer) _constants[t.Name] = t;
-        foreach (var n in _g.Node)
-            if (n.OpType == "Constant" && Attr(n, "value") is { T: { } t }) _constants[n.Output[0]] = t;
         if (!_g.Node.Any(n => n.Output.Contains(_target)))
             throw new ArgumentException($"target '{_target}' is not a tensor produced by a node of the graph");
         if (!_g.Output.Any(o => o.Name == _output)) throw new ArgumentException($"'{_output}' is not a graph output");

@@ -17,10 +17,7 @@ internal static class ForwardSimplifier
     public static void Simplify(ModelProto model, ISet<string> keep)
     {
         var g = model.Graph;
-        var constants = new Dictionary<string, TensorProto>(StringComparer.Ordinal);
-        foreach (var t in g.Initializer) constants[t.Name] = t;
-        foreach (var n in g.Node)
-            if (n.OpType == "Constant" && n.Attribute.FirstOrDefault(a => a.Name == "value")?.T is { } t) constants[n.Output[0]] = t;
+        var constants = Constants(g);
         var outputs = g.Output.Select(o => o.Name).ToHashSet(StringComparer.Ordinal);
         int counter = 0;
         bool changed = true;

@@ -53,6 +53,16 @@ internal static class OnnxBuild
         return t;
     }
 
+    /// <summary>The graph's constant tensors by name: its initializers and the values of its Constant nodes.</summary>
+    public static Dictionary<string, TensorProto> Constants(GraphProto g)
+    {
+        var constants = new Dictionary<string, TensorProto>(StringComparer.Ordinal);
+        foreach (var t in g.Initializer) constants[t.Name] = t;
+        foreach (var n in g.Node)
+            if (n.OpType == "Constant" && Attr(n, "value") is { T: { } t }) constants[n.Output[0]] = t;
+        return constants;
+    }
+
     public static AttributeProto? Attr(NodeProto n, string name) => n.Attribute.FirstOrDefault(a => a.Name == name);
 
     public static long AttrInt(NodeProto n, string name, long dflt) => Attr(n, name)?.I ?? dflt;
