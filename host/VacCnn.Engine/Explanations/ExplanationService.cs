@@ -206,11 +206,25 @@ public sealed class ExplanationService : IDisposable
         return new SimilarityOutcome(OutcomeKind.Done, modelIds, matrix, 1, 0, [], null);
     }
 
+    /// <summary>Refuses histogram parameters out of range (callers check before anything is queued).</summary>
+    public static void CheckHistogram(double threshold, int bins)
+    {
+        if (!(threshold is >= 0 and <= 1))
+            throw new ExplanationRequestException(RequestProblem.BadRequest, $"threshold must be in [0, 1], got {threshold.ToString(System.Globalization.CultureInfo.InvariantCulture)}");
+        if (bins is < 1 or > 256) throw new ExplanationRequestException(RequestProblem.BadRequest, $"bins must be from 1 to 256, got {bins}");
+    }
+
+    /// <summary>Refuses picture options out of range as a bad request (callers check before anything is queued).</summary>
+    public static void CheckPicture(HeatmapOptions options)
+    {
+        try { options.Validate(); }
+        catch (ArgumentException e) { throw new ExplanationRequestException(RequestProblem.BadRequest, e.Message); }
+    }
+
     /// <summary>Colour histograms of the pixels of the image whose saliency is ≥ <paramref name="threshold"/>.</summary>
     public ColorHistogram Histogram(ExplanationTarget target, ExplanationResult result, double threshold, int bins)
     {
-        if (!(threshold is >= 0 and <= 1)) throw new ExplanationRequestException(RequestProblem.BadRequest, $"threshold must be in [0, 1], got {threshold}");
-        if (bins is < 1 or > 256) throw new ExplanationRequestException(RequestProblem.BadRequest, $"bins must be from 1 to 256, got {bins}");
+        CheckHistogram(threshold, bins);
         using var image = ImageFiles.LoadRgb(target.ImagePath);
         return ColorHistogram.Compute(image, result.Map, threshold, bins);
     }
@@ -218,8 +232,7 @@ public sealed class ExplanationService : IDisposable
     /// <summary>The heatmap with contours over the image (or the filtered image), as PNG.</summary>
     public byte[] Picture(ExplanationTarget target, ExplanationResult result, HeatmapOptions options, bool filtered = false)
     {
-        try { options.Validate(); }
-        catch (ArgumentException e) { throw new ExplanationRequestException(RequestProblem.BadRequest, e.Message); }
+        CheckPicture(options);
         using var image = ImageFiles.LoadRgb(target.ImagePath);
         return filtered ? HeatmapRenderer.FilteredPng(image, result.Map, options) : HeatmapRenderer.OverlayPng(image, result.Map, options);
     }

@@ -194,8 +194,7 @@ public static class ExplanationEndpoints
             ContourLevels: OptionalInt(request, "contours") ?? 4);
         string kind = request.Query["kind"].FirstOrDefault() ?? "overlay";
         if (kind is not ("overlay" or "filtered")) throw Bad($"kind must be 'overlay' or 'filtered', got '{kind}'");
-        try { options.Validate(); }
-        catch (ArgumentException e) { throw Bad(e.Message); } // before anything is queued
+        ExplanationService.CheckPicture(options); // before anything is queued
         var o = s.Request(query);
         if (o.Kind != OutcomeKind.Done) return NotDone(response, o);
         response.Headers.CacheControl = "private, max-age=3600";
@@ -206,8 +205,7 @@ public static class ExplanationEndpoints
     {
         double threshold = OptionalDouble(request, "threshold") ?? 0.5;
         int bins = OptionalInt(request, "bins") ?? 256;
-        if (!(threshold is >= 0 and <= 1)) throw Bad($"threshold must be in [0, 1], got {threshold.ToString(CultureInfo.InvariantCulture)}");
-        if (bins is < 1 or > 256) throw Bad($"bins must be from 1 to 256, got {bins}");
+        ExplanationService.CheckHistogram(threshold, bins); // before anything is queued
         var o = s.Request(Query(request));
         if (o.Kind != OutcomeKind.Done) return NotDone(response, o);
         var h = s.Histogram(o.Target, o.Result!, threshold, bins);
