@@ -153,8 +153,7 @@ public sealed class ExplanationQueue : IDisposable
             if (_jobs.TryGetValue(key, out var existing))
             {
                 // A job that just finished is returned too (its result is also in the cache by now).
-                bool stale = existing.State == ExplanationState.Failed && DateTime.UtcNow - existing.FailedUtc > _keepFailed;
-                if (!stale) return new EnqueueAnswer(existing, false);
+                if (!FailedLongAgo(existing)) return new EnqueueAnswer(existing, false);
                 _jobs.TryRemove(key, out _);
             }
             if (_stop.IsCancellationRequested) return new EnqueueAnswer(null, false);
@@ -171,8 +170,11 @@ public sealed class ExplanationQueue : IDisposable
     private void ForgetOldFailures()
     {
         foreach (var (key, job) in _jobs)
-            if (job.State == ExplanationState.Failed && DateTime.UtcNow - job.FailedUtc > _keepFailed) _jobs.TryRemove(key, out _);
+            if (FailedLongAgo(job)) _jobs.TryRemove(key, out _);
     }
+
+    // A failure reported for longer than keepFailedFor: an identical request tries again.
+    private bool FailedLongAgo(ExplanationJob job) => job.State == ExplanationState.Failed && DateTime.UtcNow - job.FailedUtc > _keepFailed;
 
     /// <summary>The pending or recently failed job for a key, or null.</summary>
     public ExplanationJob? Find(string key) => _jobs.GetValueOrDefault(key);
