@@ -18,16 +18,16 @@ internal static class AnalyticsCommands
 
     public static int Graph(CliArgs cli)
     {
-        Reject(cli, [.. SharedFlags, .. TsneFlags]);
+        cli.RejectUnknown([.. SharedFlags, .. TsneFlags]);
         var (store, classes, runs) = Open(cli);
         var ids = cli.GetAll("--model");
         if (ids.Count != 1) throw new CliException("graph needs exactly one --model ID");
         var run = Select(runs, ids)[0];
         var options = new TsneOptions
         {
-            Perplexity = Double(cli, "--perplexity", TsneOptions.Default.Perplexity),
-            EarlyExaggeration = Double(cli, "--exaggeration", TsneOptions.Default.EarlyExaggeration),
-            LearningRate = Double(cli, "--learning-rate", TsneOptions.Default.LearningRate),
+            Perplexity = cli.GetDouble("--perplexity", TsneOptions.Default.Perplexity),
+            EarlyExaggeration = cli.GetDouble("--exaggeration", TsneOptions.Default.EarlyExaggeration),
+            LearningRate = cli.GetDouble("--learning-rate", TsneOptions.Default.LearningRate),
             Iterations = cli.GetInt("--iterations", TsneOptions.Default.Iterations, 1, 100_000),
             Seed = cli.GetInt("--seed", 0, int.MinValue, int.MaxValue),
         };
@@ -54,7 +54,7 @@ internal static class AnalyticsCommands
 
     public static int Accuracy(CliArgs cli)
     {
-        Reject(cli, [.. SharedFlags, "--models", "--plugins", "--device"]);
+        cli.RejectUnknown([.. SharedFlags, "--models", "--plugins", "--device"]);
         var (store, classes, runs) = Open(cli);
         var chosen = Select(runs, cli.GetAll("--model"));
         var cards = cli.Get("--models") is { } modelsDir ? LoadCards(modelsDir, cli) : null;
@@ -168,20 +168,6 @@ internal static class AnalyticsCommands
         using var catalog = PluginCatalog.Load(plugins);
         using var registry = ModelRegistry.Discover(catalog.ModelSources, modelsDir, ExecutionDevice.Cpu, line => Console.Error.WriteLine(line));
         return registry.Classifiers.ToDictionary(c => c.Card.Id, c => c.Card);
-    }
-
-    private static void Reject(CliArgs cli, string[] known)
-    {
-        var unknown = cli.UnknownFlags(known).ToList();
-        if (unknown.Count > 0) throw new CliException($"unknown option {unknown[0]}");
-    }
-
-    private static double Double(CliArgs cli, string name, double fallback)
-    {
-        string? v = cli.Get(name);
-        if (v == null) return fallback;
-        return double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out double d) && double.IsFinite(d)
-            ? d : throw new CliException($"{name} must be a number, got '{v}'");
     }
 
     private static string F(double v, int digits) => v.ToString("F" + digits, CultureInfo.InvariantCulture);

@@ -51,7 +51,25 @@ internal sealed class CliArgs
         return n;
     }
 
-    public IEnumerable<string> UnknownFlags(params string[] known) => _flags.Keys.Where(k => !known.Contains(k));
+    /// <summary>A finite number, or <paramref name="fallback"/> when the flag is absent; bounds checked when given.</summary>
+    public double GetDouble(string name, double fallback, double min = double.NegativeInfinity, double max = double.PositiveInfinity)
+    {
+        string? v = Get(name);
+        if (v == null) return fallback;
+        bool bounded = min > double.NegativeInfinity || max < double.PositiveInfinity;
+        if (!double.TryParse(v, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out double d)
+            || !double.IsFinite(d) || d < min || d > max)
+            throw new CliException(bounded
+                ? $"{name} must be a number between {min.ToString(System.Globalization.CultureInfo.InvariantCulture)} and {max.ToString(System.Globalization.CultureInfo.InvariantCulture)}, got '{v}'"
+                : $"{name} must be a number, got '{v}'");
+        return d;
+    }
+
+    /// <summary>Refuses the first flag not in <paramref name="known"/>.</summary>
+    public void RejectUnknown(params string[] known)
+    {
+        if (_flags.Keys.FirstOrDefault(k => !known.Contains(k)) is { } unknown) throw new CliException($"unknown option {unknown}");
+    }
 }
 
 /// <summary>A user error: printed as one line, exit code 2.</summary>

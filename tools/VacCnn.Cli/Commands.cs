@@ -68,11 +68,7 @@ internal static class Commands
 
     private static void Log(string line) => Console.Error.WriteLine(line);
 
-    internal static void RejectUnknown(CliArgs cli, params string[] extra)
-    {
-        var unknown = cli.UnknownFlags([.. CommonFlags, .. extra]).ToList();
-        if (unknown.Count > 0) throw new CliException($"unknown option {unknown[0]}");
-    }
+    internal static void RejectUnknown(CliArgs cli, params string[] extra) => cli.RejectUnknown([.. CommonFlags, .. extra]);
 
     private static string RequireFolder(string value, string flag)
     {

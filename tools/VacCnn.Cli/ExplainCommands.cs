@@ -28,7 +28,7 @@ internal static class ExplainCommands
         string method = cli.Require("--method", "explanation method; see vaccnn plugins");
         string output = cli.Require("--out", "PNG file to write the heatmap to");
         string image = OneImage(cli);
-        double threshold = GetDouble(cli, "--threshold", 0.5, 0, 1);
+        double threshold = cli.GetDouble("--threshold", 0.5, 0, 1);
         var options = new HeatmapOptions(Threshold: threshold, Colormap: cli.Get("--colormap") ?? "viridis");
         try { options.Validate(); }
         catch (ArgumentException e) { throw new CliException(e.Message); }
@@ -181,15 +181,6 @@ internal static class ExplainCommands
         string image = cli.Positional[0];
         if (!File.Exists(image)) throw new CliException($"image '{image}' does not exist");
         return image;
-    }
-
-    private static double GetDouble(CliArgs cli, string name, double fallback, double min, double max)
-    {
-        string? v = cli.Get(name);
-        if (v == null) return fallback;
-        if (!double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out double d) || !(d >= min && d <= max))
-            throw new CliException($"{name} must be a number between {min.ToString(CultureInfo.InvariantCulture)} and {max.ToString(CultureInfo.InvariantCulture)}, got '{v}'");
-        return d;
     }
 
     private static ImageNetClasses? TryClasses(string folder)
