@@ -294,8 +294,9 @@ public sealed class ResultStore
             }
             if (state == RunStates.Done) return new ShardClaim(ShardClaimResult.Done, me, null);
             var now = DateTime.UtcNow;
-            if (prevOwner.Length > 0 && prevLease.Length > 0 && Time(prevLease) > now && !ShardOwner.IsGone(prevOwner))
-                return new ShardClaim(ShardClaimResult.Busy, me, Time(prevLease));
+            DateTime? prevUntil = prevLease.Length > 0 ? Time(prevLease) : null;
+            if (ShardOwner.HoldsLease(prevOwner, prevUntil, now))
+                return new ShardClaim(ShardClaimResult.Busy, me, prevUntil);
 
             using var c2 = Open();
             using var tx = _db.BeginWrite(c2);

@@ -33,6 +33,11 @@ public static class ShardOwner
         return parts.Length == 4 ? $"{parts[0]} · pid {parts[1]}" : owner;
     }
 
+    /// <summary>True while <paramref name="owner"/> holds a live lease: it has not run out at <paramref name="now"/> and
+    /// the holder is not known to be dead.</summary>
+    public static bool HoldsLease(string? owner, DateTime? leaseUntilUtc, DateTime now) =>
+        !string.IsNullOrEmpty(owner) && leaseUntilUtc > now && !IsGone(owner);
+
     /// <summary>True when the holder is known to be dead: a process of this machine that no longer runs.</summary>
     public static bool IsGone(string owner)
     {

@@ -39,7 +39,7 @@ public sealed record ShardInfo(string RunId, int Index, int Start, int Count, st
     public DateTime? LeaseUntilUtc { get; init; }
 
     /// <summary>True while a live worker holds the lease (it has not run out and its process, when on this machine, runs).</summary>
-    public bool HeldNow => State == RunStates.Running && Owner != null && LeaseUntilUtc > DateTime.UtcNow && !ShardOwner.IsGone(Owner);
+    public bool HeldNow => State == RunStates.Running && ShardOwner.HoldsLease(Owner, LeaseUntilUtc, DateTime.UtcNow);
 }
 
 /// <summary>How far a run is.</summary>
