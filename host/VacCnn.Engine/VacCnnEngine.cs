@@ -21,7 +21,7 @@ public sealed class VacCnnEngine : IDisposable
         Classes = classes;
         Store = store;
         Evaluation = evaluation;
-        Analytics = new AnalyticsService(store);
+        Analytics = new AnalyticsService(store, classes: classes);
     }
 
     /// <summary>Effective options (plugins folder resolved).</summary>

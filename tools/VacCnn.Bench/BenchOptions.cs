@@ -28,7 +28,7 @@ internal sealed record BenchOptions(string Shared, int ImageCount, bool Torch, H
             }
         }
         if (sections.Count == 0) sections.Add("evaluation");
-        if (sections.Remove("all")) sections.UnionWith(["evaluation", "analytics", "explain"]);
+        if (sections.Remove("all")) sections.UnionWith(["evaluation", "analytics", "explain", "tsne"]);
         return new BenchOptions(Path.GetFullPath(shared), count, torch, sections, cache, quick);
     }
 

@@ -14,6 +14,10 @@ public sealed class AnalyticsJobs(AnalyticsService analytics)
     public static string Queue(IBackgroundJobClient jobs, string runId) =>
         jobs.Enqueue<AnalyticsJobs>(j => j.ComputeForRun(runId));
 
+    /// <summary>Queues the analytics of a run with other t-SNE settings (a user changed the perplexity, say).</summary>
+    public static string Queue(IBackgroundJobClient jobs, string runId, TsneOptions options) =>
+        options == TsneOptions.Default ? Queue(jobs, runId) : jobs.Enqueue<AnalyticsJobs>(j => j.ComputeForRunWith(runId, options));
+
     /// <summary>Computes (or finds) the default analytics of a finished run; a run that is not finished is left alone.</summary>
     [AutomaticRetry(Attempts = 1, OnAttemptsExceeded = AttemptsExceededAction.Fail)]
     public bool ComputeForRun(string runId)
@@ -22,6 +26,17 @@ public sealed class AnalyticsJobs(AnalyticsService analytics)
         if (run == null || run.State != RunStates.Done) return false;
         int before = analytics.Computations;
         analytics.GetOrCompute(run);
+        return analytics.Computations != before;
+    }
+
+    /// <summary>As <see cref="ComputeForRun"/> with the given settings (cached under their own key).</summary>
+    [AutomaticRetry(Attempts = 1, OnAttemptsExceeded = AttemptsExceededAction.Fail)]
+    public bool ComputeForRunWith(string runId, TsneOptions options)
+    {
+        var run = analytics.Store.GetRun(runId);
+        if (run == null || run.State != RunStates.Done) return false;
+        int before = analytics.Computations;
+        analytics.GetOrCompute(run, options);
         return analytics.Computations != before;
     }
 }

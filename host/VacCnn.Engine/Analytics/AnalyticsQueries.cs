@@ -30,10 +30,15 @@ public sealed record ModelClassesView(string Model, string Status, string? RunId
 /// <summary>A point of the distribution graph: a class, coloured by root, with the model's accuracy on it.</summary>
 public sealed record GraphPointView(int Index, string Wnid, string Name, string Root, double Accuracy, double X, double Y);
 
-/// <summary>The class distribution graph of a model.</summary>
+/// <summary>
+/// The class distribution graph of a model with its quality: the final KL, the neighbourhood preservation (k-NN recall
+/// of Algorithm 1's nearest classes in the layout) and every t-SNE parameter; while pending, how far the background
+/// computation has got.
+/// </summary>
 public sealed record GraphView(string Model, string Status, double? Kl, double Perplexity, int Seed, IReadOnlyList<GraphPointView> Points,
     IReadOnlyList<int> Missing, string? RunId, int? Images, double LearningRate, double EarlyExaggeration, int Iterations,
-    double? Seconds, IReadOnlyList<double[]>? KlHistory);
+    double? Seconds, IReadOnlyList<double[]>? KlHistory, string Method = "barnes-hut", double Angle = 0.5, double? Recall = null, int RecallK = 0,
+    bool Aligned = false, AnalyticsProgress? Progress = null);
 
 /// <summary>A class picked by a cross-model rule.</summary>
 public sealed record ComparedClassView(int Index, string Wnid, string Name, string Root, string Kind, double Mean, double Range,
@@ -76,7 +81,7 @@ public sealed class AnalyticsNotFoundException(string message) : Exception(messa
 /// does not exist yet is answered "pending" and <paramref name="queue"/> is asked to compute it in the background.
 /// </summary>
 public sealed class AnalyticsQueries(ImageNetClasses classes, AnalyticsService analytics, Func<IReadOnlyList<AnalyticsModel>> models,
-    Action<RunInfo>? queue = null)
+    Action<RunInfo, TsneOptions>? queue = null)
 {
     /// <summary>The service results come from.</summary>
     public AnalyticsService Analytics => analytics;
@@ -122,11 +127,11 @@ public sealed class AnalyticsQueries(ImageNetClasses classes, AnalyticsService a
     {
         options ??= TsneOptions.Default;
         var m = Model(modelId);
-        GraphView Empty(string status) => new(m.Id, status, null, options.Perplexity, options.Seed, [], [], m.Run?.RunId, null,
-            options.LearningRate, options.EarlyExaggeration, options.Iterations, null, null);
+        GraphView Empty(string status, AnalyticsProgress? progress = null) => new(m.Id, status, null, options.Perplexity, options.Seed, [], [], m.Run?.RunId, null,
+            options.LearningRate, options.EarlyExaggeration, options.Iterations, null, null, options.MethodName, options.Angle, Progress: progress);
         if (Done(m) is not { } run) return Empty(AnalyticsStatus.NotEvaluated);
         var result = Ready(run, options);
-        if (result == null) return Empty(AnalyticsStatus.Pending);
+        if (result == null) return Empty(AnalyticsStatus.Pending, analytics.Progress(run, options));
         return ToGraphView(result, analytics.Accuracy(run));
     }
 
@@ -142,7 +147,8 @@ public sealed class AnalyticsQueries(ImageNetClasses classes, AnalyticsService a
         }
         var o = result.Tsne;
         return new GraphView(result.ModelId, AnalyticsStatus.Ready, result.Kl, result.Perplexity, o.Seed, points, result.Missing, result.RunId,
-            result.Images, o.LearningRate, o.EarlyExaggeration, o.Iterations, result.ScanSeconds + result.TsneSeconds, result.KlHistory);
+            result.Images, o.LearningRate, o.EarlyExaggeration, o.Iterations, result.ScanSeconds + result.TsneSeconds, result.KlHistory,
+            o.MethodName, o.Angle, result.Recall, result.RecallK, result.Alignment != null);
     }
 
     /// <summary>The 3 most diverging and 3 most parallel classes across models (all evaluated models when none given).</summary>
@@ -224,7 +230,7 @@ public sealed class AnalyticsQueries(ImageNetClasses classes, AnalyticsService a
     private ClassAnalytics? Ready(RunInfo run, TsneOptions options)
     {
         var result = analytics.Cached(run, options);
-        if (result == null && queue != null && analytics.MarkRequested(run, options)) queue(run);
+        if (result == null && queue != null && analytics.MarkRequested(run, options)) queue(run, options);
         return result;
     }
 

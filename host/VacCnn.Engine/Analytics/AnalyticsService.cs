@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using VacCnn.Engine.Data;
 using VacCnn.Engine.Store;
 
 namespace VacCnn.Engine.Analytics;
@@ -19,21 +20,36 @@ namespace VacCnn.Engine.Analytics;
 /// <param name="KlHistory">KL every 50 iterations: [iteration, KL] pairs.</param>
 /// <param name="Images">Images in the run.</param>
 /// <param name="Classes">Classes with images, ascending (the points).</param>
-/// <param name="X">First coordinate per point.</param>
+/// <param name="X">First coordinate per point (aligned to the WordNet reference when <paramref name="Alignment"/> is set).</param>
 /// <param name="Y">Second coordinate per point.</param>
 /// <param name="Missing">Classes without images (no point).</param>
 /// <param name="Confusions">Per class with images (same order as <paramref name="Classes"/>): its strongest confusions.</param>
 /// <param name="ScanSeconds">Time of the pass over the confidence matrix.</param>
 /// <param name="TsneSeconds">Time of the t-SNE.</param>
+/// <param name="Recall">Neighbourhood preservation: k-NN recall of the distance matrix's neighbours in the layout.</param>
+/// <param name="RecallK">The k of <paramref name="Recall"/>.</param>
+/// <param name="Neighbours">Per point: the classes nearest to it by Algorithm 1's distance (class indices, nearest first).</param>
+/// <param name="Alignment">The rotation/reflection, scale and shift applied to bring the layout onto the reference (null: none).</param>
 public sealed record ClassAnalytics(
     int Version, string Key, string ModelId, string RunId, string ModelFingerprint, string ImageSetFingerprint, string Settings,
     TsneOptions Tsne, double Perplexity, double Kl, double[][] KlHistory, int Images, int[] Classes, float[] X, float[] Y,
-    int[] Missing, Confusion[][] Confusions, double ScanSeconds, double TsneSeconds)
+    int[] Missing, Confusion[][] Confusions, double ScanSeconds, double TsneSeconds, double Recall, int RecallK, int[][] Neighbours,
+    PlaneTransform? Alignment)
 {
     private Dictionary<int, int>? _position;
 
     /// <summary>Position of class <paramref name="index"/> in <see cref="Classes"/>, or −1.</summary>
     public int PositionOf(int index) => (_position ??= Classes.Select((c, k) => (c, k)).ToDictionary(t => t.c, t => t.k)).GetValueOrDefault(index, -1);
+}
+
+/// <summary>How far a computation has got.</summary>
+/// <param name="Fraction">0..1.</param>
+/// <param name="Stage">What is being done, in words.</param>
+/// <param name="UpdatedUtc">When this was reported.</param>
+public sealed record AnalyticsProgress(double Fraction, string Stage, DateTime UpdatedUtc)
+{
+    /// <summary>When this process last wrote it to the shared folder (not serialised).</summary>
+    [JsonIgnore] public DateTime WrittenUtc { get; init; }
 }
 
 /// <summary>
@@ -47,7 +63,10 @@ public sealed record ClassAnalytics(
 public sealed class AnalyticsService
 {
     /// <summary>Version of the stored format and of the computation; bump to invalidate old files.</summary>
-    public const int FormatVersion = 1;
+    public const int FormatVersion = 2;
+
+    /// <summary>Nearest classes stored per class (for comparing two models' neighbourhoods).</summary>
+    public const int StoredNeighbours = 10;
 
     /// <summary>How many confusions are stored per class.</summary>
     public const int StoredConfusions = 20;
@@ -59,6 +78,9 @@ public sealed class AnalyticsService
 
     private readonly ResultStore _store;
     private readonly Action<string> _log;
+    private readonly ImageNetClasses? _classes;
+    private readonly Lazy<(float[] X, float[] Y)?> _reference;
+    private readonly ConcurrentDictionary<string, AnalyticsProgress> _progress = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, ClassAnalytics> _results = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, object> _locks = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, DateTime> _requested = new(StringComparer.Ordinal);
@@ -66,11 +88,13 @@ public sealed class AnalyticsService
     private readonly ConcurrentDictionary<(string, DateTime), Top1ByImage> _top1 = new();
     private int _computations;
 
-    /// <summary>Creates the service over <paramref name="store"/>.</summary>
-    public AnalyticsService(ResultStore store, Action<string>? log = null)
+    /// <summary>Creates the service over <paramref name="store"/>; with <paramref name="classes"/>, graphs are aligned to the WordNet reference.</summary>
+    public AnalyticsService(ResultStore store, Action<string>? log = null, ImageNetClasses? classes = null)
     {
         _store = store;
         _log = log ?? (_ => { });
+        _classes = classes;
+        _reference = new Lazy<(float[] X, float[] Y)?>(LoadReference, LazyThreadSafetyMode.ExecutionAndPublication);
         Directory = Path.Combine(store.DataDirectory, "analytics");
         System.IO.Directory.CreateDirectory(Directory);
         AtomicFile.CleanupStale(Directory);
@@ -118,13 +142,63 @@ public sealed class AnalyticsService
         lock (_locks.GetOrAdd(key, _ => new object()))
         {
             if (Cached(run, options) is { } raced) return raced;
-            var result = Compute(run, options, key, progress);
-            AtomicFile.Write(PathFor(key), s => JsonSerializer.Serialize(s, result, Json));
+            ClassAnalytics result;
+            try
+            {
+                result = Compute(run, options, key, (fraction, stage) =>
+                {
+                    ReportProgress(key, fraction, stage);
+                    progress?.Invoke(fraction, stage);
+                });
+                AtomicFile.Write(PathFor(key), s => JsonSerializer.Serialize(s, result, Json));
+            }
+            finally
+            {
+                _progress.TryRemove(key, out _);
+                try { File.Delete(ProgressPath(key)); } catch (IOException) { }
+            }
             _results[key] = result;
             Interlocked.Increment(ref _computations);
             _requested.TryRemove(key, out _);
             return result;
         }
+    }
+
+    /// <summary>
+    /// How far the computation of a result has got (null when none is running), from this process or, through a small
+    /// file next to the results, from the worker computing it.
+    /// </summary>
+    public AnalyticsProgress? Progress(RunInfo run, TsneOptions? options = null)
+    {
+        string key = KeyFor(run, options ?? TsneOptions.Default);
+        if (_progress.TryGetValue(key, out var mine)) return mine;
+        try
+        {
+            string path = ProgressPath(key);
+            if (!File.Exists(path)) return null;
+            var theirs = JsonSerializer.Deserialize<AnalyticsProgress>(File.ReadAllText(path), Json);
+            // A worker that died leaves its file behind: an old one says nothing.
+            return theirs != null && DateTime.UtcNow - theirs.UpdatedUtc < TimeSpan.FromMinutes(2) ? theirs : null;
+        }
+        catch (Exception e) when (e is IOException or JsonException or UnauthorizedAccessException) { return null; }
+    }
+
+    private string ProgressPath(string key) => Path.Combine(Directory, key + ".progress.json");
+
+    // In memory at every call; to the shared folder at most every 0.25 s.
+    private void ReportProgress(string key, double fraction, string stage)
+    {
+        var now = DateTime.UtcNow;
+        var previous = _progress.GetValueOrDefault(key);
+        var current = new AnalyticsProgress(fraction, stage, now);
+        _progress[key] = current;
+        if (previous == null || now - previous.WrittenUtc >= TimeSpan.FromSeconds(0.25) || fraction >= 1)
+        {
+            try { AtomicFile.Write(ProgressPath(key), s => JsonSerializer.Serialize(s, current, Json)); }
+            catch (IOException) { return; } // progress is a courtesy: never fail the computation for it
+            _progress[key] = current with { WrittenUtc = now };
+        }
+        else _progress[key] = current with { WrittenUtc = previous.WrittenUtc };
     }
 
     /// <summary>
@@ -166,13 +240,44 @@ public sealed class AnalyticsService
         double scanSeconds = sw.Elapsed.TotalSeconds;
         int k = distances.Classes.Length;
         var tsne = Tsne.Run(distances.Distances, k, options,
-            (it, kl) => progress?.Invoke(0.1 + 0.9 * it / options.Iterations, $"t-SNE iteration {it}/{options.Iterations}, KL {kl:F4}"));
+            (it, kl) => progress?.Invoke(0.1 + 0.85 * it / options.Iterations, $"t-SNE iteration {it}/{options.Iterations}, KL {kl:F4}"));
         var confusions = distances.Classes.Select(c => Confusions.Of(sums, c, StoredConfusions).ToArray()).ToArray();
-        _log($"{run.ModelId}: class graph of {k} classes ({distances.Missing.Length} without images), KL {tsne.Kl:F4}, " +
-             $"scan {scanSeconds:F2} s, t-SNE {tsne.Seconds:F2} s");
+        var graph = NeighbourGraph.FromDense(distances.Distances, k, StoredNeighbours);
+        var neighbours = Enumerable.Range(0, k).Select(i => graph.Of(i).ToArray().Select(j => distances.Classes[j]).ToArray()).ToArray();
+        PlaneTransform? alignment = null;
+        if (k >= 3 && _reference.Value is { } reference)
+        {
+            progress?.Invoke(0.97, "aligning to the WordNet reference layout");
+            alignment = ReferenceLayout.Align(tsne.X, tsne.Y, distances.Classes, reference.X, reference.Y);
+        }
+        _log($"{run.ModelId}: class graph of {k} classes ({distances.Missing.Length} without images), {options.MethodName} t-SNE, KL {tsne.Kl:F4}, " +
+             $"{tsne.RecallK}-NN recall {tsne.Recall:F3}, scan {scanSeconds:F2} s, t-SNE {tsne.Seconds:F2} s");
         return new ClassAnalytics(FormatVersion, key, run.ModelId, run.RunId, run.ModelFingerprint, run.ImageSetFingerprint,
             options.CacheText(), options, tsne.Perplexity, tsne.Kl, tsne.KlHistory.Select(h => new double[] { h.Iteration, h.Kl }).ToArray(),
-            sums.Images, distances.Classes, tsne.X, tsne.Y, distances.Missing, confusions, scanSeconds, tsne.Seconds);
+            sums.Images, distances.Classes, tsne.X, tsne.Y, distances.Missing, confusions, scanSeconds, tsne.Seconds, tsne.Recall, tsne.RecallK,
+            neighbours, alignment);
+    }
+
+    /// <summary>The WordNet reference layout (computed once per class hierarchy and kept as a file), or null without a hierarchy.</summary>
+    public (float[] X, float[] Y)? Reference => _reference.Value;
+
+    private (float[] X, float[] Y)? LoadReference()
+    {
+        if (_classes == null || _classes.Parents.Count == 0) return null;
+        // Keyed by the classes and the whole is-a graph: a changed hierarchy gives a new reference.
+        string key = Fingerprint.OfText($"reference-layout-v1|{ReferenceLayout.Options.CacheText()}|" + string.Join(",", _classes.Classes.Select(c => c.Wnid)) + "|" +
+            string.Join(",", _classes.Parents.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => kv.Key + ":" + string.Join("+", kv.Value))))[..32];
+        string path = Path.Combine(Directory, $"reference-{key}.json");
+        try
+        {
+            if (File.Exists(path) && JsonSerializer.Deserialize<float[][]>(File.ReadAllText(path), Json) is [{ } x, { } y]
+                && x.Length == _classes.Classes.Count && y.Length == x.Length)
+                return (x, y);
+        }
+        catch (Exception e) when (e is IOException or JsonException) { _log($"reference layout {path} is unreadable ({e.Message}); recomputing it"); }
+        var (rx, ry) = ReferenceLayout.Compute(_classes);
+        AtomicFile.Write(path, s => JsonSerializer.Serialize(s, new[] { rx, ry }, Json));
+        return (rx, ry);
     }
 
     private ClassAnalytics? Load(string key)
@@ -184,6 +289,7 @@ public sealed class AnalyticsService
             using var fs = File.OpenRead(path);
             var result = JsonSerializer.Deserialize<ClassAnalytics>(fs, Json);
             if (result != null && result.Version == FormatVersion && result.Key == key && result.X.Length == result.Classes.Length
+                && result.Neighbours?.Length == result.Classes.Length
                 && result.Y.Length == result.Classes.Length && result.Confusions.Length == result.Classes.Length)
                 return result;
             _log($"analytics file {path} does not match its key or format; it will be recomputed");

@@ -32,6 +32,9 @@ public sealed partial class ImageNetClasses
     /// <summary>Classes by index.</summary>
     public required IReadOnlyList<ImageNetClass> Classes { get; init; }
 
+    /// <summary>WordNet is-a parents of each node (child wnid → parent wnids); empty when not loaded from files.</summary>
+    public IReadOnlyDictionary<string, IReadOnlyList<string>> Parents { get; init; } = new Dictionary<string, IReadOnlyList<string>>();
+
     /// <summary>The class with this wnid, or null.</summary>
     public ImageNetClass? ByWnid(string wnid) =>
         (_byWnid ??= Classes.ToDictionary(c => c.Wnid, StringComparer.Ordinal)).GetValueOrDefault(wnid);
@@ -60,7 +63,11 @@ public sealed partial class ImageNetClasses
         var parents = ReadIsA(isAPath);
         var roots = new RootResolver(parents, isAPath);
         var classes = rows.Select(r => new ImageNetClass(r.Index, r.Wnid, r.Synonyms, r.Label, roots.RootOf(r.Wnid))).ToList();
-        return new ImageNetClasses { Classes = classes };
+        return new ImageNetClasses
+        {
+            Classes = classes,
+            Parents = parents.ToDictionary(kv => kv.Key, kv => (IReadOnlyList<string>)kv.Value.Select(p => p.Parent).ToList(), StringComparer.Ordinal),
+        };
     }
 
     /// <summary>True when <paramref name="s"/> looks like a WordNet noun id: 'n' and 8 digits.</summary>

@@ -26,7 +26,7 @@ public static class AnalyticsEndpoints
             var engine = sp.GetRequiredService<VacCnnEngine>();
             var current = sp.GetRequiredService<CurrentRuns>();
             var jobs = sp.GetRequiredService<IBackgroundJobClient>();
-            return new AnalyticsQueries(engine.Classes, engine.Analytics, current.Models, run => AnalyticsJobs.Queue(jobs, run.RunId));
+            return new AnalyticsQueries(engine.Classes, engine.Analytics, current.Models, (run, options) => AnalyticsJobs.Queue(jobs, run.RunId, options));
         });
         return services;
     }
@@ -38,7 +38,8 @@ public static class AnalyticsEndpoints
         api.MapGet("/overview", (AnalyticsQueries q) => Results.Ok(q.Overview()));
         api.MapGet("/models/{id}/classes", (string id, string? root, AnalyticsQueries q) =>
             Answer(() => q.ModelClasses(id, string.IsNullOrWhiteSpace(root) ? null : root)));
-        api.MapGet("/models/{id}/graph", (string id, AnalyticsQueries q) => Answer(() => q.Graph(id)));
+        api.MapGet("/models/{id}/graph", (string id, string? method, string? perplexity, string? seed, AnalyticsQueries q) =>
+            Answer(() => q.Graph(id, GraphOptions(method, perplexity, seed))));
         api.MapGet("/models/{id}/confusions", (string id, [FromQuery(Name = "class")] string? cls, string? top, AnalyticsQueries q) =>
             Answer(() => q.ConfusionsOf(id, Int(cls, "class", null), Int(top, "top", 5))));
         api.MapGet("/compare/range", (string? models, AnalyticsQueries q) => Answer(() => q.Range(Ids(models))));
@@ -52,6 +53,29 @@ public static class AnalyticsEndpoints
         try { return Results.Ok(query()); }
         catch (AnalyticsNotFoundException e) { return Results.NotFound(new { error = e.Message }); }
         catch (ArgumentException e) { return Results.BadRequest(new { error = e.Message }); }
+    }
+
+    // The paper's settings unless the request changes the method, the perplexity (1..100) or the seed; each set is
+    // computed once in the background and cached under its own key.
+    private static TsneOptions GraphOptions(string? method, string? perplexity, string? seed)
+    {
+        var o = TsneOptions.Default;
+        if (!string.IsNullOrWhiteSpace(method))
+            o = o with { Method = method.Trim().ToLowerInvariant() switch
+            {
+                "barnes-hut" or "bh" => TsneMethod.BarnesHut,
+                "exact" => TsneMethod.Exact,
+                _ => throw new ArgumentException($"'method' must be barnes-hut or exact, got '{method}'"),
+            } };
+        if (!string.IsNullOrWhiteSpace(perplexity))
+        {
+            if (!double.TryParse(perplexity, NumberStyles.Float, CultureInfo.InvariantCulture, out double p) || !(p >= 1 && p <= 100))
+                throw new ArgumentException($"'perplexity' must be a number from 1 to 100, got '{perplexity}'");
+            o = o with { Perplexity = p };
+        }
+        if (!string.IsNullOrWhiteSpace(seed)) o = o with { Seed = Int(seed, "seed", 0) };
+        o.Validate();
+        return o;
     }
 
     // "a,b,c" → [a, b, c]; absent or empty → null (all models).

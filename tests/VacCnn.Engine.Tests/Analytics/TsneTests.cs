@@ -196,3 +196,179 @@ public class TsneTests
         Assert.Contains("learning rate", Assert.Throws<ArgumentException>(() => Tsne.Run([0, 1, 1, 0], 2, new TsneOptions { LearningRate = -1 })).Message);
     }
 }
+
+/// <summary>The Barnes-Hut parts (neighbour graph, sparse P, quadtree gradient) and the alignment, against naive computations.</summary>
+public class BarnesHutTsneTests
+{
+    [Fact]
+    public void Neighbour_graph_equals_a_naive_sort_with_ties_by_index()
+    {
+        var (d, _, _) = TsneTests.Clusters(5, 12, 4, seed: 11);
+        int n = 60;
+        d[3 * n + 7] = d[7 * n + 3] = d[3 * n + 9] = d[9 * n + 3] = 0.5f; // a tie
+        var g = NeighbourGraph.FromDense(d, n, 8);
+        for (int i = 0; i < n; i++)
+        {
+            var naive = Enumerable.Range(0, n).Where(j => j != i).OrderBy(j => d[i * n + j]).ThenBy(j => j).Take(8).ToArray();
+            Assert.Equal(naive, g.Of(i).ToArray());
+        }
+    }
+
+    [Fact]
+    public void Sparse_P_fits_each_rows_perplexity_over_its_neighbours_and_is_symmetric()
+    {
+        var (d, _, _) = TsneTests.Clusters(4, 20, 5, seed: 12);
+        int n = 80;
+        var g = NeighbourGraph.FromDense(d, n, 16);
+        var p = TsneAffinities.Sparse(g, 5, square: true);
+        var dense = new double[n, n];
+        for (int i = 0; i < n; i++)
+            for (int e = p.RowStart[i]; e < p.RowStart[i + 1]; e++) dense[i, p.Column[e]] = p.Value[e];
+        double total = 0;
+        for (int i = 0; i < n; i++) for (int j = 0; j < n; j++) { total += dense[i, j]; Assert.Equal(dense[i, j], dense[j, i], 7); }
+        Assert.Equal(1, total, 5);
+        // Independently: each row's conditional over its 16 neighbours at perplexity 5 from squared distances, by bisection.
+        var cond = new double[n, n];
+        for (int i = 0; i < n; i++)
+        {
+            var nb = g.Of(i).ToArray();
+            var sq = nb.Select(j => (double)d[i * n + j] * d[i * n + j]).ToArray();
+            double lo = 0, hi = 1e6;
+            double[] row = [];
+            for (int it = 0; it < 200; it++)
+            {
+                double beta = (lo + hi) / 2;
+                var w = sq.Select(v => Math.Exp(-(v - sq.Min()) * beta)).ToArray();
+                row = w.Select(v => v / w.Sum()).ToArray();
+                double h = -row.Where(v => v > 0).Sum(v => v * Math.Log(v));
+                if (h > Math.Log(5)) lo = beta; else hi = beta;
+            }
+            for (int a = 0; a < nb.Length; a++) cond[i, nb[a]] = row[a];
+        }
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < n; j++)
+                Assert.True(Math.Abs((cond[i, j] + cond[j, i]) / (2.0 * n) - dense[i, j]) < 2e-6, $"p[{i},{j}]");
+    }
+
+    private static (SparseAffinities P, float[] X, float[] Y, double[,] Dense) Problem(int n, int seed)
+    {
+        var (d, _, _) = TsneTests.Clusters(4, n / 4, 5, seed);
+        var p = TsneAffinities.Sparse(NeighbourGraph.FromDense(d, n, 10), 3, square: true);
+        var rng = new Random(seed);
+        var x = Enumerable.Range(0, n).Select(_ => (float)(rng.NextDouble() * 6)).ToArray();
+        var y = Enumerable.Range(0, n).Select(_ => (float)(rng.NextDouble() * 6)).ToArray();
+        x[5] = x[6]; y[5] = y[6]; // two coincident points
+        var dense = new double[n, n];
+        for (int i = 0; i < n; i++) for (int e = p.RowStart[i]; e < p.RowStart[i + 1]; e++) dense[i, p.Column[e]] = p.Value[e];
+        return (p, x, y, dense);
+    }
+
+    private static double IndependentKl(double[,] p, double[] xs, double[] ys)
+    {
+        int n = xs.Length;
+        double z = 0;
+        for (int i = 0; i < n; i++) for (int j = 0; j < n; j++) if (i != j) z += 1 / (1 + (xs[i] - xs[j]) * (xs[i] - xs[j]) + (ys[i] - ys[j]) * (ys[i] - ys[j]));
+        double kl = 0;
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < n; j++)
+                if (p[i, j] > 0) kl += p[i, j] * Math.Log(p[i, j] * z * (1 + (xs[i] - xs[j]) * (xs[i] - xs[j]) + (ys[i] - ys[j]) * (ys[i] - ys[j])));
+        return kl;
+    }
+
+    [Fact]
+    public void Barnes_Hut_gradient_with_angle_zero_matches_finite_differences_and_angle_half_stays_close()
+    {
+        int n = 120;
+        var (p, x, y, dense) = Problem(n, 13);
+        using var exact = new BarnesHutGradient(p, 0, workers: 2);
+        exact.Gradient(x, y, 1);
+        const double h = 1e-4;
+        for (int i = 0; i < n; i += 7)
+            for (int axis = 0; axis < 2; axis++)
+            {
+                var xs = x.Select(v => (double)v).ToArray();
+                var ys = y.Select(v => (double)v).ToArray();
+                var target = axis == 0 ? xs : ys;
+                target[i] += h; double plus = IndependentKl(dense, xs, ys);
+                target[i] -= 2 * h; double minus = IndependentKl(dense, xs, ys);
+                double numeric = (plus - minus) / (2 * h);
+                double analytic = axis == 0 ? exact.GradX[i] : exact.GradY[i];
+                Assert.True(Math.Abs(numeric - analytic) < 1e-5 + 1e-3 * Math.Abs(numeric), $"point {i} axis {axis}: {analytic} vs {numeric}");
+            }
+        Assert.Equal(IndependentKl(dense, x.Select(v => (double)v).ToArray(), y.Select(v => (double)v).ToArray()), exact.ExactKl(x, y), 5);
+
+        using var approx = new BarnesHutGradient(p, 0.5, workers: 1);
+        approx.Gradient(x, y, 1);
+        double err = 0, norm = 0;
+        for (int i = 0; i < n; i++)
+        {
+            err += Math.Pow(approx.GradX[i] - exact.GradX[i], 2) + Math.Pow(approx.GradY[i] - exact.GradY[i], 2);
+            norm += Math.Pow(exact.GradX[i], 2) + Math.Pow(exact.GradY[i], 2);
+        }
+        Assert.True(Math.Sqrt(err / norm) < 0.05, $"relative error of the θ = 0.5 gradient {Math.Sqrt(err / norm):F4}");
+        // The tree's Z (printed KL during the run) is close to the exact one.
+        Assert.Equal(approx.ExactKl(x, y), approx.Kl(x, y), 2);
+    }
+
+    [Fact]
+    public void Barnes_Hut_is_deterministic_whatever_the_thread_count_and_keeps_clusters()
+    {
+        var (d, cluster, _) = TsneTests.Clusters(10, 60, 10, seed: 14);
+        int n = 600;
+        var a = Tsne.Run(d, n, TsneOptions.Default, null, default, workers: 1);
+        var b = Tsne.Run(d, n, TsneOptions.Default, null, default, workers: 3);
+        Assert.Equal(a.X, b.X);
+        Assert.Equal(a.Y, b.Y);
+        int same = 0;
+        for (int i = 0; i < n; i++)
+            same += Enumerable.Range(0, n).Where(j => j != i).OrderBy(j => Math.Pow(a.X[i] - a.X[j], 2) + Math.Pow(a.Y[i] - a.Y[j], 2)).Take(5).Count(j => cluster[j] == cluster[i]);
+        Assert.True(same / (5.0 * n) >= 0.98, $"{same / (5.0 * n):P1} of neighbours share the cluster");
+        Assert.True(a.Recall > 0.3 && a.Recall <= 1, $"recall {a.Recall}");
+    }
+
+    [Fact]
+    public void Procrustes_recovers_a_known_rotation_reflection_scale_and_shift()
+    {
+        var rng = new Random(15);
+        int n = 50;
+        var x = Enumerable.Range(0, n).Select(_ => (float)rng.NextDouble()).ToArray();
+        var y = Enumerable.Range(0, n).Select(_ => (float)rng.NextDouble()).ToArray();
+        foreach (bool reflect in new[] { false, true })
+        {
+            double t = 1.1, s = 2.5, c = Math.Cos(t), sn = Math.Sin(t);
+            // reference = s · R · (x, y) + (3, −4), R a rotation by t, after mirroring y when reflect.
+            var rx = new float[n]; var ry = new float[n];
+            for (int i = 0; i < n; i++)
+            {
+                double a = x[i], b = reflect ? -y[i] : y[i];
+                rx[i] = (float)(s * (c * a - sn * b) + 3);
+                ry[i] = (float)(s * (sn * a + c * b) - 4);
+            }
+            var fit = Procrustes.Fit(x, y, rx, ry);
+            Assert.Equal(s, fit.Scale, 4);
+            Assert.True(fit.Residual < 1e-5, $"residual {fit.Residual}");
+            Assert.Equal(reflect ? -1 : 1, fit.R00 * fit.R11 - fit.R01 * fit.R10, 6);
+            var ax = (float[])x.Clone(); var ay = (float[])y.Clone();
+            fit.Apply(ax, ay);
+            for (int i = 0; i < n; i++) { Assert.Equal(rx[i], ax[i], 3); Assert.Equal(ry[i], ay[i], 3); }
+        }
+    }
+
+    [Fact]
+    public void WordNet_distance_is_the_path_length_through_the_common_ancestor()
+    {
+        // entity ← animal ← dog ← {terrier, hound}; entity ← artifact ← car. Classes: terrier, hound, car.
+        var parents = new Dictionary<string, IReadOnlyList<string>>
+        {
+            ["n00000002"] = ["n00000001"], ["n00000003"] = ["n00000002"], ["n00000004"] = ["n00000003"], ["n00000005"] = ["n00000003"],
+            ["n00000006"] = ["n00000001"], ["n00000007"] = ["n00000006"],
+        };
+        var classes = new VacCnn.Engine.Data.ImageNetClasses
+        {
+            Classes = [new(0, "n00000004", "terrier", "terrier", "animal"), new(1, "n00000005", "hound", "hound", "animal"), new(2, "n00000007", "car", "car", "artifact")],
+            Parents = parents,
+        };
+        var d = ReferenceLayout.WordNetDistances(classes);
+        Assert.Equal([0f, 2f, 5f, 2f, 0f, 5f, 5f, 5f, 0f], d);
+    }
+}

@@ -199,6 +199,7 @@ async function renderImages() {
 
 function bindControls() {
     document.querySelectorAll('input[name="task"]').forEach((r) => r.addEventListener("change", () => { state.task = r.value; changed({ task: true }); }));
+    $("b-perplexity").addEventListener("change", () => renderGraph());
     $("model-list").addEventListener("change", () => {
         state.models = [...$("model-list").querySelectorAll("input:checked")].map((i) => i.value);
         changed({ task: true, supplemental: true });
@@ -336,17 +337,22 @@ async function renderGraph() {
     if (!model) return;
     for (let attempt = 0; token === graphToken; attempt++) {
         let graph;
-        try { graph = await api.graph(model.id); } catch (e) { $("b-status").textContent = e.message; return; }
+        const perplexity = $("b-perplexity")?.value || undefined;
+        try { graph = await api.graph(model.id, perplexity); } catch (e) { $("b-status").textContent = e.message; return; }
         if (token !== graphToken) return;
         if (graph.status === "ready") {
             const [outside] = charts.distributionGraph(graph.points, data.overview.roots, (i) => selectClass(i));
-            $("b-status").textContent = `${graph.points.length} classes · KL ${Number(graph.kl).toFixed(3)} · perplexity ${graph.perplexity}` +
+            $("b-status").textContent = `${graph.points.length} classes · ${graph.method} t-SNE · KL ${Number(graph.kl).toFixed(3)}` +
+                (graph.recall != null ? ` · ${graph.recallK}-NN recall ${Number(graph.recall).toFixed(3)}` : "") +
+                ` · perplexity ${graph.perplexity}, exaggeration ${graph.earlyExaggeration}, learning rate ${graph.learningRate}, ${graph.iterations} iterations, seed ${graph.seed}` +
+                (graph.aligned ? " · aligned to the WordNet reference" : "") +
                 (graph.missing?.length ? ` · ${graph.missing.length} classes without images left out` : "") +
                 (outside ? ` · ${outside} outlying classes beyond the view (zoom out to see them)` : "");
             return;
         }
         if (graph.status === "not-evaluated") { $("b-status").textContent = "This model has not been evaluated yet (Admin page)."; Chart.getChart($("chart-b"))?.destroy(); return; }
-        $("b-status").textContent = "computing the graph in the background…";
+        const p = graph.progress;
+        $("b-status").textContent = "computing the graph in the background…" + (p ? ` ${Math.round(100 * p.fraction)} % (${p.stage})` : "");
         await new Promise((r) => setTimeout(r, Math.min(5000, 1000 + attempt * 500)));
     }
 }

@@ -1,0 +1,288 @@
+using System.Diagnostics;
+using System.Numerics.Tensors;
+using MathNet.Numerics.Distributions;
+using MathNet.Numerics.Random;
+
+namespace VacCnn.Engine.Analytics;
+
+/// <summary>A 2-D embedding.</summary>
+/// <param name="X">First coordinate per point.</param>
+/// <param name="Y">Second coordinate per point.</param>
+/// <param name="Kl">Final KL(P‖Q) (without exaggeration), with Q over all pairs (exact up to 10,000 points; above, Z from the tree).</param>
+/// <param name="Perplexity">The perplexity used (the requested one unless clamped for few points).</param>
+/// <param name="KlHistory">(iteration, KL) every <see cref="TsneOptions.KlEvery"/> iterations, and at the end (Barnes-Hut: Z from the tree).</param>
+/// <param name="Seconds">Wall-clock time.</param>
+/// <param name="Recall">Neighbourhood preservation: k-NN recall at <see cref="RecallK"/> of the input's neighbours in the layout.</param>
+/// <param name="RecallK">The k of <paramref name="Recall"/> (10, fewer for tiny inputs).</param>
+public sealed record TsneResult(float[] X, float[] Y, double Kl, double Perplexity, IReadOnlyList<(int Iteration, double Kl)> KlHistory, double Seconds,
+    double Recall = double.NaN, int RecallK = 0);
+
+/// <summary>
+/// t-SNE (van der Maaten &amp; Hinton 2008) on precomputed distances, Barnes-Hut (van der Maaten 2014) or exact,
+/// following scikit-learn 1.2's TSNE step for step (the paper's code):
+/// <list type="bullet">
+/// <item>P from <see cref="TsneAffinities"/>: sparse over 3·perplexity + 1 neighbours (Barnes-Hut) or dense (exact);</item>
+/// <item>Student-t kernel w_ij = 1 / (1 + ‖y_i − y_j‖²), q_ij = w_ij / Σ w; gradient 4 Σ_j (p_ij − q_ij) w_ij (y_i − y_j),
+/// the attraction over P's entries, the repulsion from a quadtree (<see cref="BarnesHutTree"/>) or over all pairs;</item>
+/// <item>momentum with adaptive gains (+0.2 when the step changes sign, ×0.8 otherwise, at least MinGain), and, as
+/// scikit-learn, momentum and gains start afresh when the exaggeration ends.</item>
+/// </list>
+/// Each point's forces are computed by one thread and global sums are added in a fixed order, so the result is
+/// bit-identical for a seed whatever the number of cores (on one machine: SIMD width can change the last bits).
+/// </summary>
+public static class Tsne
+{
+    /// <summary>Neighbours scored by <see cref="TsneResult.Recall"/>.</summary>
+    public const int RecallK = 10;
+
+    /// <summary>Above this many points the final KL takes Z from the tree instead of all pairs.</summary>
+    private const int ExactKlLimit = 10_000;
+
+    /// <summary>Embeds n points given their [n, n] symmetric distance matrix.</summary>
+    public static TsneResult Run(float[] distances, int n, TsneOptions? options = null, Action<int, double>? progress = null,
+        CancellationToken cancellationToken = default) => Run(distances, n, options, progress, cancellationToken, workers: null);
+
+    /// <summary><see cref="Run(float[], int, TsneOptions?, Action{int, double}?, CancellationToken)"/> on a chosen number of threads.</summary>
+    internal static TsneResult Run(float[] distances, int n, TsneOptions? options, Action<int, double>? progress,
+        CancellationToken cancellationToken, int? workers)
+    {
+        var o = options ?? TsneOptions.Default;
+        o.Validate();
+        if (n < 0 || distances.Length != (long)n * n) throw new ArgumentException($"distances must be [n, n]; got {distances.Length} values for n = {n}");
+        foreach (float v in distances)
+            if (!float.IsFinite(v) || v < 0) throw new ArgumentException("distances must be finite and non-negative");
+        var sw = Stopwatch.StartNew();
+        if (n < 2) return new TsneResult(new float[n], new float[n], 0, 0, [], sw.Elapsed.TotalSeconds, 1, 0);
+        double perplexity = EffectivePerplexity(o.Perplexity, n);
+        int k = Math.Max(RecallK, TsneOptions.NeighboursFor(perplexity, n));
+        var graph = NeighbourGraph.FromDense(distances, n, k);
+        if (o.Method == TsneMethod.BarnesHut) return RunBarnesHut(graph, o, perplexity, progress, cancellationToken, workers, sw);
+
+        var p = TsneAffinities.Dense(distances, n, perplexity, o.SquareDistances);
+        double pLogP = 0, pSum = 0;
+        foreach (float v in p) if (v > 0) { pLogP += v * Math.Log(v); pSum += v; }
+        using var ws = new Workspace(n, workers);
+        var (x, y, history) = Optimise(n, o, progress, cancellationToken,
+            (x, y, e) => Gradient(p, x, y, n, e, ws), (x, y) => Kl(p, x, y, n, pLogP, pSum, ws), ws.GradX, ws.GradY);
+        return Finish(x, y, history, perplexity, graph, sw);
+    }
+
+    /// <summary>Barnes-Hut t-SNE from each point's nearest neighbours only: memory O(n·k), never the n × n matrix.</summary>
+    public static TsneResult Run(NeighbourGraph graph, TsneOptions? options = null, Action<int, double>? progress = null,
+        CancellationToken cancellationToken = default)
+    {
+        var o = options ?? TsneOptions.Default;
+        o.Validate();
+        if (o.Method != TsneMethod.BarnesHut) throw new ArgumentException("the exact method needs the full distance matrix");
+        var sw = Stopwatch.StartNew();
+        int n = graph.N;
+        if (n < 2) return new TsneResult(new float[n], new float[n], 0, 0, [], sw.Elapsed.TotalSeconds, 1, 0);
+        double perplexity = EffectivePerplexity(o.Perplexity, n);
+        if (graph.K < TsneOptions.NeighboursFor(perplexity, n))
+            throw new ArgumentException($"perplexity {perplexity} needs {TsneOptions.NeighboursFor(perplexity, n)} neighbours per point; the graph has {graph.K}");
+        return RunBarnesHut(graph, o, perplexity, progress, cancellationToken, null, sw);
+    }
+
+    private static TsneResult RunBarnesHut(NeighbourGraph graph, TsneOptions o, double perplexity, Action<int, double>? progress,
+        CancellationToken cancellationToken, int? workers, Stopwatch sw)
+    {
+        int n = graph.N;
+        var p = TsneAffinities.Sparse(Truncate(graph, TsneOptions.NeighboursFor(perplexity, n)), perplexity, o.SquareDistances);
+        using var bh = new BarnesHutGradient(p, o.Angle, workers);
+        var (x, y, history) = Optimise(n, o, progress, cancellationToken, bh.Gradient, bh.Kl, bh.GradX, bh.GradY);
+        if (n <= ExactKlLimit && history.Count > 0) history[^1] = (history[^1].Item1, bh.ExactKl(x, y));
+        return Finish(x, y, history, perplexity, graph, sw);
+    }
+
+    // The first k neighbours of each row (the graph may carry more, for the recall score).
+    private static NeighbourGraph Truncate(NeighbourGraph g, int k) => k == g.K ? g : NeighbourGraph.FromRows(g.N, k, (i, row) =>
+    {
+        row.Fill(float.PositiveInfinity);
+        var idx = g.Of(i);
+        for (int a = 0; a < k; a++) row[idx[a]] = g.Distance[i * g.K + a];
+    });
+
+    private static TsneResult Finish(float[] x, float[] y, List<(int, double)> history, double perplexity, NeighbourGraph graph, Stopwatch sw)
+    {
+        // Centre the picture (t-SNE is translation invariant).
+        int n = x.Length;
+        float mx = TensorPrimitives.Sum<float>(x) / n, my = TensorPrimitives.Sum<float>(y) / n;
+        TensorPrimitives.Subtract(x, mx, x);
+        TensorPrimitives.Subtract(y, my, y);
+        int k = Math.Min(RecallK, graph.K);
+        double recall = graph.Recall(x, y, k);
+        return new TsneResult(x, y, history[^1].Item2, perplexity, history, sw.Elapsed.TotalSeconds, recall, k);
+    }
+
+    /// <summary>
+    /// The optimiser shared by both methods: random start N(0, 1e-4²), then scikit-learn's two stages (exaggerated P
+    /// with the initial momentum, then plain P with the final momentum), each starting with zero update and unit gains.
+    /// </summary>
+    private static (float[] X, float[] Y, List<(int, double)> History) Optimise(int n, TsneOptions o, Action<int, double>? progress,
+        CancellationToken cancellationToken, Action<float[], float[], double> gradient, Func<float[], float[], double> kl, float[] gradX, float[] gradY)
+    {
+        var rng = new MersenneTwister(o.Seed);
+        var normal = new Normal(0, 1e-4, rng);
+        var x = new float[n];
+        var y = new float[n];
+        for (int i = 0; i < n; i++) { x[i] = (float)normal.Sample(); y[i] = (float)normal.Sample(); }
+        var ux = new float[n]; var uy = new float[n];
+        var gainX = new float[n]; var gainY = new float[n];
+        var history = new List<(int, double)>();
+        for (int it = 0; it < o.Iterations; it++)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            bool exploring = it < o.ExaggerationIterations;
+            if (it == 0 || it == o.ExaggerationIterations)
+            {
+                // A new stage: scikit-learn calls its gradient descent afresh, so nothing carries over from the exaggerated stage.
+                Array.Clear(ux); Array.Clear(uy);
+                Array.Fill(gainX, 1f); Array.Fill(gainY, 1f);
+            }
+            double exaggeration = exploring ? o.EarlyExaggeration : 1;
+            float momentum = (float)(exploring ? o.InitialMomentum : o.FinalMomentum);
+            gradient(x, y, exaggeration);
+            Update(gradX, ux, gainX, momentum, (float)o.LearningRate, (float)o.MinGain);
+            Update(gradY, uy, gainY, momentum, (float)o.LearningRate, (float)o.MinGain);
+            Move(x, y, ux, uy, (float)o.MaxStepNorm);
+            if ((it + 1) % o.KlEvery == 0 || it + 1 == o.Iterations)
+            {
+                double value = kl(x, y);
+                history.Add((it + 1, value));
+                progress?.Invoke(it + 1, value);
+            }
+        }
+        return (x, y, history);
+    }
+
+    /// <summary>The perplexity actually used: at most (n − 1) / 3 (as bhtsne requires), at least 1.</summary>
+    public static double EffectivePerplexity(double requested, int n) => Math.Max(1, Math.Min(requested, (n - 1) / 3.0));
+
+    /// <summary>Conditional probabilities p(j|i) of the exact method from the distances as given.</summary>
+    internal static double[] ConditionalProbabilities(float[] distances, int n, double perplexity) =>
+        TsneAffinities.Conditional(distances, n, perplexity, square: false);
+
+    /// <summary>Dense joint P of the exact method from the distances as given.</summary>
+    internal static float[] JointProbabilities(float[] distances, int n, double perplexity) =>
+        TsneAffinities.Dense(distances, n, perplexity, square: false);
+
+    /// <summary>Per-thread scratch rows and the per-row partial sums of one iteration.</summary>
+    internal sealed class Workspace(int n, int? workers = null) : IDisposable
+    {
+        public readonly float[] GradX = new float[n], GradY = new float[n];
+        public readonly double[] RowZ = new double[n], RowKl = new double[n];
+        public readonly float[] Ax = new float[n], Ay = new float[n], Rx = new float[n], Ry = new float[n];
+        public readonly ThreadLocal<float[][]> Scratch = new(() => [new float[n], new float[n], new float[n], new float[n]]);
+        public int Workers { get; } = workers ?? Math.Max(1, Math.Min(Environment.ProcessorCount, n / 32));
+        public void Dispose() => Scratch.Dispose();
+    }
+
+    /// <summary>
+    /// The exact KL gradient with P multiplied by <paramref name="exaggeration"/>, into <see cref="Workspace.GradX"/>/<see cref="Workspace.GradY"/>.
+    /// </summary>
+    internal static void Gradient(float[] p, float[] x, float[] y, int n, double exaggeration, Workspace ws)
+    {
+        ForRows(n, ws.Workers, ws.Scratch, (i, s) =>
+        {
+            Span<float> dx = s[0], dy = s[1], w = s[2], t = s[3];
+            Kernel(x, y, i, dx, dy, w);
+            ws.RowZ[i] = TensorPrimitives.Sum<float>(w);
+            TensorPrimitives.Multiply(p.AsSpan(i * n, n), w, t);         // p_ij w_ij
+            ws.Ax[i] = TensorPrimitives.Dot<float>(t, dx);                // Σ p w (y_j − y_i)
+            ws.Ay[i] = TensorPrimitives.Dot<float>(t, dy);
+            TensorPrimitives.Multiply(w, w, t);                           // w_ij²
+            ws.Rx[i] = TensorPrimitives.Dot<float>(t, dx);
+            ws.Ry[i] = TensorPrimitives.Dot<float>(t, dy);
+        });
+        double z = 0;
+        for (int i = 0; i < n; i++) z += ws.RowZ[i]; // fixed order: deterministic
+        float e = (float)exaggeration, invZ = (float)(1 / z);
+        // dC/dy_i = 4 Σ_j (e·p_ij − w_ij/Z) w_ij (y_i − y_j) = 4 (−e·A_i + R_i / Z), with A, R over (y_j − y_i).
+        for (int i = 0; i < n; i++)
+        {
+            ws.GradX[i] = 4 * (-e * ws.Ax[i] + ws.Rx[i] * invZ);
+            ws.GradY[i] = 4 * (-e * ws.Ay[i] + ws.Ry[i] * invZ);
+        }
+    }
+
+    /// <summary>KL(P‖Q) = Σ p log p − Σ p log w + (Σ p) log Z, in double over float kernels.</summary>
+    internal static double Kl(float[] p, float[] x, float[] y, int n, double pLogP, double pSum, Workspace ws)
+    {
+        ForRows(n, ws.Workers, ws.Scratch, (i, s) =>
+        {
+            Span<float> dx = s[0], dy = s[1], w = s[2], t = s[3];
+            Kernel(x, y, i, dx, dy, w);
+            ws.RowZ[i] = TensorPrimitives.Sum<float>(w);
+            w[i] = 1; // log 1 = 0 where p_ii = 0
+            TensorPrimitives.Log(w, t);
+            ws.RowKl[i] = TensorPrimitives.Dot<float>(p.AsSpan(i * n, n), t);
+        });
+        double z = 0, pLogW = 0;
+        for (int i = 0; i < n; i++) { z += ws.RowZ[i]; pLogW += ws.RowKl[i]; }
+        return pLogP - pLogW + pSum * Math.Log(z);
+    }
+
+    /// <summary>Z = Σ_{i≠j} 1 / (1 + |y_i − y_j|²) over all pairs, rows in parallel, summed in a fixed order.</summary>
+    internal static double ExactZ(float[] x, float[] y, int? workers = null)
+    {
+        int n = x.Length;
+        var rowZ = new double[n];
+        using var scratch = new ThreadLocal<float[][]>(() => [new float[n], new float[n], new float[n]]);
+        ForRows(n, workers ?? Math.Max(1, Math.Min(Environment.ProcessorCount, n / 32)), scratch, (i, s) =>
+        {
+            Kernel(x, y, i, s[0], s[1], s[2]);
+            rowZ[i] = TensorPrimitives.Sum<float>(s[2]);
+        });
+        double z = 0;
+        foreach (double v in rowZ) z += v;
+        return z;
+    }
+
+    // w_ij = 1 / (1 + |y_i − y_j|²) for every j, w_ii = 0; dx, dy = y_j − y_i.
+    private static void Kernel(float[] x, float[] y, int i, Span<float> dx, Span<float> dy, Span<float> w)
+    {
+        TensorPrimitives.Subtract(x, x[i], dx);
+        TensorPrimitives.Subtract(y, y[i], dy);
+        TensorPrimitives.Multiply(dx, dx, w);
+        TensorPrimitives.MultiplyAdd(dy, dy, w, w);
+        TensorPrimitives.Add(w, 1f, w);
+        TensorPrimitives.Reciprocal<float>(w, w);
+        w[i] = 0;
+    }
+
+    // Contiguous row blocks per worker; each row's results go to its own slots, so the split never changes them.
+    internal static void ForRows(int n, int workers, ThreadLocal<float[][]> scratch, Action<int, float[][]> body)
+    {
+        if (workers == 1) { var s = scratch.Value!; for (int i = 0; i < n; i++) body(i, s); return; }
+        Parallel.For(0, workers, new ParallelOptions { MaxDegreeOfParallelism = workers }, w =>
+        {
+            var s = scratch.Value!;
+            for (int i = n * w / workers, end = n * (w + 1) / workers; i < end; i++) body(i, s);
+        });
+    }
+
+    // Gains and momentum as in van der Maaten's reference: a gain grows while the gradient keeps flipping the step.
+    private static void Update(float[] grad, float[] update, float[] gains, float momentum, float learningRate, float minGain)
+    {
+        for (int i = 0; i < grad.Length; i++)
+        {
+            float g = grad[i];
+            gains[i] = update[i] * g < 0 ? gains[i] + 0.2f : gains[i] * 0.8f;
+            if (gains[i] < minGain) gains[i] = minGain;
+            update[i] = momentum * update[i] - learningRate * gains[i] * g;
+        }
+    }
+
+    // Each point moves at most maxStep per iteration (FIt-SNE's max_step_norm): the paper's step size × exaggeration
+    // (800 × 25 on ~1000 points) otherwise flings points far out early, where they stay stuck in poor minima.
+    private static void Move(float[] x, float[] y, float[] ux, float[] uy, float maxStep)
+    {
+        float max2 = maxStep * maxStep;
+        for (int i = 0; i < x.Length; i++)
+        {
+            float n2 = ux[i] * ux[i] + uy[i] * uy[i];
+            if (n2 > max2) { float f = maxStep / MathF.Sqrt(n2); ux[i] *= f; uy[i] *= f; }
+            x[i] += ux[i]; y[i] += uy[i];
+        }
+    }
+}
