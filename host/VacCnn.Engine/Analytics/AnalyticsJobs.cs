@@ -20,14 +20,7 @@ public sealed class AnalyticsJobs(AnalyticsService analytics)
 
     /// <summary>Computes (or finds) the default analytics of a finished run; a run that is not finished is left alone.</summary>
     [AutomaticRetry(Attempts = 1, OnAttemptsExceeded = AttemptsExceededAction.Fail)]
-    public bool ComputeForRun(string runId)
-    {
-        var run = analytics.Store.GetRun(runId);
-        if (run == null || run.State != RunStates.Done) return false;
-        int before = analytics.Computations;
-        analytics.GetOrCompute(run);
-        return analytics.Computations != before;
-    }
+    public bool ComputeForRun(string runId) => ComputeForRunWith(runId, TsneOptions.Default);
 
     /// <summary>As <see cref="ComputeForRun"/> with the given settings (cached under their own key).</summary>
     [AutomaticRetry(Attempts = 1, OnAttemptsExceeded = AttemptsExceededAction.Fail)]

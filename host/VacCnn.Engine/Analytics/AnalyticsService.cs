@@ -189,16 +189,17 @@ public sealed class AnalyticsService
     private void ReportProgress(string key, double fraction, string stage)
     {
         var now = DateTime.UtcNow;
-        var previous = _progress.GetValueOrDefault(key);
-        var current = new AnalyticsProgress(fraction, stage, now);
-        _progress[key] = current;
-        if (previous == null || now - previous.WrittenUtc >= TimeSpan.FromSeconds(0.25) || fraction >= 1)
+        var current = new AnalyticsProgress(fraction, stage, now) { WrittenUtc = _progress.GetValueOrDefault(key)?.WrittenUtc ?? DateTime.MinValue };
+        if (now - current.WrittenUtc >= TimeSpan.FromSeconds(0.25) || fraction >= 1)
         {
-            try { AtomicFile.Write(ProgressPath(key), s => JsonSerializer.Serialize(s, current, Json)); }
-            catch (IOException) { return; } // progress is a courtesy: never fail the computation for it
-            _progress[key] = current with { WrittenUtc = now };
+            try
+            {
+                AtomicFile.Write(ProgressPath(key), s => JsonSerializer.Serialize(s, current, Json));
+                current = current with { WrittenUtc = now };
+            }
+            catch (IOException) { } // progress is a courtesy: never fail the computation for it
         }
-        else _progress[key] = current with { WrittenUtc = previous.WrittenUtc };
+        _progress[key] = current;
     }
 
     /// <summary>
@@ -242,7 +243,7 @@ public sealed class AnalyticsService
         var tsne = Tsne.Run(distances.Distances, k, options,
             (it, kl) => progress?.Invoke(0.1 + 0.85 * it / options.Iterations, $"t-SNE iteration {it}/{options.Iterations}, KL {kl:F4}"));
         var confusions = distances.Classes.Select(c => Confusions.Of(sums, c, StoredConfusions).ToArray()).ToArray();
-        var graph = NeighbourGraph.FromDense(distances.Distances, k, StoredNeighbours);
+        var graph = tsne.Neighbours.Take(StoredNeighbours); // the t-SNE's own neighbour search, nearest first
         var neighbours = Enumerable.Range(0, k).Select(i => graph.Of(i).ToArray().Select(j => distances.Classes[j]).ToArray()).ToArray();
         PlaneTransform? alignment = null;
         if (k >= 3 && _reference.Value is { } reference)

@@ -47,7 +47,7 @@ public class TsneTests
     {
         var (d, _, _) = Clusters(4, 15, 6, seed: 5);
         int n = 60;
-        var p = Tsne.ConditionalProbabilities(d, n, 5);
+        var p = TsneAffinities.Conditional(d, n, 5, square: false);
         for (int i = 0; i < n; i++)
         {
             double sum = 0, entropy = 0;
@@ -61,7 +61,7 @@ public class TsneTests
             Assert.Equal(1, sum, 9);
             Assert.Equal(5, Math.Exp(entropy), 3);
         }
-        var joint = Tsne.JointProbabilities(d, n, 5);
+        var joint = TsneAffinities.Dense(d, n, 5, square: false);
         Assert.Equal(1, joint.Sum(v => (double)v), 4);
         Assert.Equal(joint[3 * n + 7], joint[7 * n + 3]);
     }
@@ -71,7 +71,7 @@ public class TsneTests
     {
         var (d, _, _) = Clusters(3, 4, 5, seed: 6);
         int n = 12;
-        var p = Tsne.JointProbabilities(d, n, 3);
+        var p = TsneAffinities.Dense(d, n, 3, square: false);
         var rng = new Random(7);
         var x = Enumerable.Range(0, n).Select(_ => (float)rng.NextDouble() * 4).ToArray();
         var y = Enumerable.Range(0, n).Select(_ => (float)rng.NextDouble() * 4).ToArray();

@@ -22,6 +22,21 @@ public sealed class NeighbourGraph
     /// <summary>The neighbours of point <paramref name="i"/>.</summary>
     public ReadOnlySpan<int> Of(int i) => Index.AsSpan(i * K, K);
 
+    /// <summary>The first <paramref name="k"/> neighbours of each point (this graph when it has exactly k).</summary>
+    public NeighbourGraph Take(int k)
+    {
+        k = Math.Clamp(k, 0, K);
+        if (k == K) return this;
+        var index = new int[(long)N * k];
+        var distance = new float[(long)N * k];
+        for (int i = 0; i < N; i++)
+        {
+            Index.AsSpan(i * K, k).CopyTo(index.AsSpan(i * k, k));
+            Distance.AsSpan(i * K, k).CopyTo(distance.AsSpan(i * k, k));
+        }
+        return new NeighbourGraph(N, k, index, distance);
+    }
+
     /// <summary>From a dense symmetric [n, n] distance matrix.</summary>
     public static NeighbourGraph FromDense(float[] distances, int n, int k)
     {

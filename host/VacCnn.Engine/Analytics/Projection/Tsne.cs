@@ -14,8 +14,9 @@ namespace VacCnn.Engine.Analytics;
 /// <param name="Seconds">Wall-clock time.</param>
 /// <param name="Recall">Neighbourhood preservation: k-NN recall at <see cref="RecallK"/> of the input's neighbours in the layout.</param>
 /// <param name="RecallK">The k of <paramref name="Recall"/> (10, fewer for tiny inputs).</param>
+/// <param name="Neighbours">The input's nearest neighbours that P and <paramref name="Recall"/> came from (at least <paramref name="RecallK"/> per point).</param>
 public sealed record TsneResult(float[] X, float[] Y, double Kl, double Perplexity, IReadOnlyList<(int Iteration, double Kl)> KlHistory, double Seconds,
-    double Recall = double.NaN, int RecallK = 0);
+    double Recall, int RecallK, NeighbourGraph Neighbours);
 
 /// <summary>
 /// t-SNE (van der Maaten &amp; Hinton 2008) on precomputed distances, Barnes-Hut (van der Maaten 2014) or exact,
@@ -52,10 +53,9 @@ public static class Tsne
         foreach (float v in distances)
             if (!float.IsFinite(v) || v < 0) throw new ArgumentException("distances must be finite and non-negative");
         var sw = Stopwatch.StartNew();
-        if (n < 2) return new TsneResult(new float[n], new float[n], 0, 0, [], sw.Elapsed.TotalSeconds, 1, 0);
         double perplexity = EffectivePerplexity(o.Perplexity, n);
-        int k = Math.Max(RecallK, TsneOptions.NeighboursFor(perplexity, n));
-        var graph = NeighbourGraph.FromDense(distances, n, k);
+        var graph = NeighbourGraph.FromDense(distances, n, Math.Max(RecallK, TsneOptions.NeighboursFor(perplexity, n)));
+        if (n < 2) return new TsneResult(new float[n], new float[n], 0, 0, [], sw.Elapsed.TotalSeconds, 1, 0, graph);
         if (o.Method == TsneMethod.BarnesHut) return RunBarnesHut(graph, o, perplexity, progress, cancellationToken, workers, sw);
 
         var p = TsneAffinities.Dense(distances, n, perplexity, o.SquareDistances);
@@ -76,7 +76,7 @@ public static class Tsne
         if (o.Method != TsneMethod.BarnesHut) throw new ArgumentException("the exact method needs the full distance matrix");
         var sw = Stopwatch.StartNew();
         int n = graph.N;
-        if (n < 2) return new TsneResult(new float[n], new float[n], 0, 0, [], sw.Elapsed.TotalSeconds, 1, 0);
+        if (n < 2) return new TsneResult(new float[n], new float[n], 0, 0, [], sw.Elapsed.TotalSeconds, 1, 0, graph);
         double perplexity = EffectivePerplexity(o.Perplexity, n);
         if (graph.K < TsneOptions.NeighboursFor(perplexity, n))
             throw new ArgumentException($"perplexity {perplexity} needs {TsneOptions.NeighboursFor(perplexity, n)} neighbours per point; the graph has {graph.K}");
@@ -87,20 +87,12 @@ public static class Tsne
         CancellationToken cancellationToken, int? workers, Stopwatch sw)
     {
         int n = graph.N;
-        var p = TsneAffinities.Sparse(Truncate(graph, TsneOptions.NeighboursFor(perplexity, n)), perplexity, o.SquareDistances);
+        var p = TsneAffinities.Sparse(graph.Take(TsneOptions.NeighboursFor(perplexity, n)), perplexity, o.SquareDistances);
         using var bh = new BarnesHutGradient(p, o.Angle, workers);
         var (x, y, history) = Optimise(n, o, progress, cancellationToken, bh.Gradient, bh.Kl, bh.GradX, bh.GradY);
         if (n <= ExactKlLimit && history.Count > 0) history[^1] = (history[^1].Item1, bh.ExactKl(x, y));
         return Finish(x, y, history, perplexity, graph, sw);
     }
-
-    // The first k neighbours of each row (the graph may carry more, for the recall score).
-    private static NeighbourGraph Truncate(NeighbourGraph g, int k) => k == g.K ? g : NeighbourGraph.FromRows(g.N, k, (i, row) =>
-    {
-        row.Fill(float.PositiveInfinity);
-        var idx = g.Of(i);
-        for (int a = 0; a < k; a++) row[idx[a]] = g.Distance[i * g.K + a];
-    });
 
     private static TsneResult Finish(float[] x, float[] y, List<(int, double)> history, double perplexity, NeighbourGraph graph, Stopwatch sw)
     {
@@ -111,7 +103,7 @@ public static class Tsne
         TensorPrimitives.Subtract(y, my, y);
         int k = Math.Min(RecallK, graph.K);
         double recall = graph.Recall(x, y, k);
-        return new TsneResult(x, y, history[^1].Item2, perplexity, history, sw.Elapsed.TotalSeconds, recall, k);
+        return new TsneResult(x, y, history[^1].Item2, perplexity, history, sw.Elapsed.TotalSeconds, recall, k, graph);
     }
 
     /// <summary>
@@ -157,14 +149,6 @@ public static class Tsne
 
     /// <summary>The perplexity actually used: at most (n − 1) / 3 (as bhtsne requires), at least 1.</summary>
     public static double EffectivePerplexity(double requested, int n) => Math.Max(1, Math.Min(requested, (n - 1) / 3.0));
-
-    /// <summary>Conditional probabilities p(j|i) of the exact method from the distances as given.</summary>
-    internal static double[] ConditionalProbabilities(float[] distances, int n, double perplexity) =>
-        TsneAffinities.Conditional(distances, n, perplexity, square: false);
-
-    /// <summary>Dense joint P of the exact method from the distances as given.</summary>
-    internal static float[] JointProbabilities(float[] distances, int n, double perplexity) =>
-        TsneAffinities.Dense(distances, n, perplexity, square: false);
 
     /// <summary>Per-thread scratch rows and the per-row partial sums of one iteration.</summary>
     internal sealed class Workspace(int n, int? workers = null) : IDisposable

@@ -75,7 +75,7 @@ public sealed record TsneOptions
         Check(ExaggerationIterations >= 0, $"exaggeration iterations must not be negative, got {ExaggerationIterations}");
         Check(InitialMomentum is >= 0 and < 1 && FinalMomentum is >= 0 and < 1, "momentum must be in [0, 1)");
         Check(MinGain > 0, "minimum gain must be positive");
-        Check(MaxStepNorm > 0 && !double.IsNaN(MaxStepNorm), $"maximum step must be positive, got {MaxStepNorm}");
+        Check(MaxStepNorm > 0, $"maximum step must be positive, got {MaxStepNorm}");
         Check(double.IsFinite(Angle) && Angle is >= 0 and <= 1, $"Barnes-Hut angle must be 0..1, got {Angle}");
         Check(KlEvery >= 1, "KL interval must be at least 1");
     }
