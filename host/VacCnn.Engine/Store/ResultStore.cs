@@ -80,6 +80,7 @@ public sealed class ResultStore
     // be 4 bytes and round accuracies.
     private void CreateSchema()
     {
+        if (SchemaIsCurrent()) return;
         using var c = Open();
         using var tx = _db.BeginWrite(c);
         _db.LockSchema(c, tx);
@@ -116,6 +117,27 @@ public sealed class ResultStore
         AddColumnIfMissing(c, tx, "shards", "lease_until", "TEXT");
         AddColumnIfMissing(c, tx, "runs", "finalized_by", "TEXT");
         tx.Commit();
+    }
+
+    // Every table and the newest columns, in one read: a store that already has them starts without taking the
+    // schema lock, so workers starting together only queue behind each other on a brand-new database.
+    private bool SchemaIsCurrent()
+    {
+        try
+        {
+            using var c = Open();
+            using var cmd = c.CreateCommand();
+            cmd.CommandText = """
+                SELECT r.finalized_by, s.owner, s.lease_until
+                FROM runs r, shards s, predictions p, skips k, accuracy a, schedules h, shard_commits m WHERE 1 = 0
+                """;
+            using var reader = cmd.ExecuteReader();
+            return true;
+        }
+        catch (DbException)
+        {
+            return false;
+        }
     }
 
     private static void AddColumnIfMissing(DbConnection c, DbTransaction tx, string table, string column, string type)

@@ -84,12 +84,26 @@ public abstract class StoreDatabase
 
         public override DbTransaction BeginWrite(DbConnection connection) => connection.BeginTransaction();
 
+        // How long a starting process waits for another one to finish creating or upgrading the schema.
+        private static readonly TimeSpan SchemaLockWait = TimeSpan.FromMinutes(3);
+
+        // Polls pg_try_advisory_xact_lock instead of blocking in pg_advisory_xact_lock: a blocking wait is one
+        // command and dies at the 30 s command timeout when the holder is slow (a loaded machine, a slow disk),
+        // failing the start for nothing; short polls wait as long as SchemaLockWait and then say why.
         public override void LockSchema(DbConnection connection, DbTransaction transaction)
         {
             using var cmd = connection.CreateCommand();
             cmd.Transaction = transaction;
-            cmd.CommandText = $"SELECT pg_advisory_xact_lock({SchemaLockKey})";
-            cmd.ExecuteNonQuery();
+            cmd.CommandText = $"SELECT pg_try_advisory_xact_lock({SchemaLockKey})";
+            var waited = System.Diagnostics.Stopwatch.StartNew();
+            int pause = 10;
+            while (!(bool)cmd.ExecuteScalar()!)
+            {
+                if (waited.Elapsed > SchemaLockWait)
+                    throw new TimeoutException($"another VacCnn process has held the schema lock of {Description} for over {SchemaLockWait.TotalMinutes:0} minutes; is one stuck in a migration?");
+                Thread.Sleep(pause);
+                pause = Math.Min(pause * 2, 250);
+            }
         }
     }
 }
