@@ -269,4 +269,106 @@ public sealed class AnalyticsApiTests(WebAppFixture app)
         Assert.Equal(0, empty.GetProperty("images").GetInt32());
         Assert.Equal(0, empty.GetProperty("confusions").GetArrayLength());
     }
+
+    // Algorithm 1 by hand over the stored files: D[r, j] = mean over r's images of (1 − P[i, j]), then (D + Dᵀ) / 2.
+    private static Dictionary<(int, int), double> NaiveDistances(Stored s)
+    {
+        var classes = s.Labels.Distinct().ToList();
+        var half = new Dictionary<(int, int), double>();
+        foreach (int r in classes)
+        {
+            var rows = Enumerable.Range(0, s.Labels.Length).Where(i => s.Labels[i] == r).ToList();
+            foreach (int j in classes) half[(r, j)] = rows.Average(i => 1.0 - s.P[i * s.N + j]);
+        }
+        return classes.SelectMany(r => classes.Select(j => (r, j))).ToDictionary(t => t, t => (half[t] + half[(t.j, t.r)]) / 2);
+    }
+
+    // The k nearest other classes, or null when the k-th and (k+1)-th are tied (either answer would be right).
+    private static int[]? NaiveNearest(Dictionary<(int, int), double> d, IReadOnlyCollection<int> classes, int cls, int k)
+    {
+        var sorted = classes.Where(c => c != cls).OrderBy(c => d[(cls, c)]).ToList();
+        if (sorted.Count > k && Math.Abs(d[(cls, sorted[k - 1])] - d[(cls, sorted[k])]) < 1e-6) return null;
+        return sorted.Take(k).ToArray();
+    }
+
+    [Fact]
+    public async Task Comparing_two_graphs_lists_the_classes_whose_neighbourhoods_differ_most()
+    {
+        await EnsureEvaluated();
+        using var client = Client();
+        var (sa, sb) = (Load(Direct), Load(ViaJobs));
+        var answer = await Get(client, $"/api/compare/graphs?a={Direct}&b={ViaJobs}&top=1000");
+        Assert.Equal("ready", answer.GetProperty("status").GetString());
+        Assert.Equal(Direct, answer.GetProperty("a").GetProperty("model").GetString());
+        Assert.Equal(ViaJobs, answer.GetProperty("b").GetProperty("model").GetString());
+        Assert.Equal("random", answer.GetProperty("a").GetProperty("init").GetString());
+        Assert.False(string.IsNullOrEmpty(answer.GetProperty("rule").GetString()));
+
+        // Every class with images is compared; each row against the naive nearest classes of both models' matrices.
+        var classes = sa.Labels.Distinct().ToList();
+        int k = answer.GetProperty("k").GetInt32();
+        Assert.Equal(Math.Min(10, classes.Count - 1), Math.Min(k, classes.Count - 1));
+        Assert.Equal(classes.Count, answer.GetProperty("compared").GetInt32());
+        var rows = answer.GetProperty("classes").EnumerateArray().ToList();
+        Assert.Equal(classes.Order(), rows.Select(r => r.GetProperty("index").GetInt32()).Order());
+        var jaccards = rows.Select(r => r.GetProperty("jaccard").GetDouble()).ToList();
+        Assert.Equal(jaccards.Order(), jaccards);
+        Assert.Equal(jaccards.Average(), answer.GetProperty("meanJaccard").GetDouble(), 9);
+        var (da, db) = (NaiveDistances(sa), NaiveDistances(sb));
+        int kk = Math.Min(k, classes.Count - 1), exactRows = 0;
+        int[] Indices(JsonElement row, string list) => row.GetProperty(list).EnumerateArray().Select(c => c.GetProperty("index").GetInt32()).ToArray();
+        foreach (var row in rows)
+        {
+            int cls = row.GetProperty("index").GetInt32();
+            int[] ra = [.. Indices(row, "shared"), .. Indices(row, "onlyA")], rb = [.. Indices(row, "shared"), .. Indices(row, "onlyB")];
+            // Always: k classes, none farther than the naive k-th nearest (quantised models tie a lot on 20 images).
+            foreach (var (reported, d) in new[] { (ra, da), (rb, db) })
+            {
+                Assert.Equal(kk, reported.Length);
+                double kth = classes.Where(c => c != cls).Select(c => d[(cls, c)]).Order().ElementAt(kk - 1);
+                Assert.All(reported, c => Assert.True(d[(cls, c)] <= kth + 1e-6, $"class {cls}: neighbour {c} is farther than the {kk}-th nearest"));
+            }
+            Assert.Equal((double)ra.Intersect(rb).Count() / ra.Union(rb).Count(), row.GetProperty("jaccard").GetDouble(), 12);
+            // Where the k-th nearest is not tied, exactly the naive sets.
+            var (na, nb) = (NaiveNearest(da, classes, cls, kk), NaiveNearest(db, classes, cls, kk));
+            if (na == null || nb == null) continue;
+            exactRows++;
+            Assert.Equal(na.Order(), ra.Order());
+            Assert.Equal(nb.Order(), rb.Order());
+        }
+        Assert.True(exactRows > 0, "every row is tied at the k-th neighbour");
+
+        // top cuts the list; class adds that class's own row wherever it ranks.
+        var top3 = await Get(client, $"/api/compare/graphs?a={Direct}&b={ViaJobs}&top=3&class={rows[^1].GetProperty("index").GetInt32()}");
+        Assert.Equal(3, top3.GetProperty("classes").GetArrayLength());
+        Assert.Equal(rows[^1].GetProperty("index").GetInt32(), top3.GetProperty("focus").GetProperty("index").GetInt32());
+        int without = Enumerable.Range(0, 1000).First(c => !classes.Contains(c));
+        Assert.Equal(JsonValueKind.Null, (await Get(client, $"/api/compare/graphs?a={Direct}&b={ViaJobs}&class={without}")).GetProperty("focus").ValueKind);
+
+        // Started from the WordNet layout: computed in the background on request (pending, then ready), cached apart.
+        string url = $"/api/compare/graphs?a={Direct}&b={ViaJobs}&init=reference";
+        var first = await Get(client, url);
+        Assert.Contains(first.GetProperty("status").GetString(), new[] { "pending", "ready" });
+        var deadline = DateTime.UtcNow.AddSeconds(120);
+        while (first.GetProperty("status").GetString() != "ready" && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(250);
+            first = await Get(client, url);
+        }
+        Assert.Equal("ready", first.GetProperty("status").GetString());
+        Assert.Equal("reference", first.GetProperty("b").GetProperty("init").GetString());
+        Assert.NotEqual(answer.GetProperty("a").GetProperty("points")[0].GetProperty("x").GetDouble(),
+            first.GetProperty("a").GetProperty("points")[0].GetProperty("x").GetDouble());
+
+        var never = await Get(client, $"/api/compare/graphs?a={Direct}&b={NeverEvaluated}");
+        Assert.Equal("not-evaluated", never.GetProperty("status").GetString());
+        Assert.Equal(0, never.GetProperty("classes").GetArrayLength());
+        await Get(client, $"/api/compare/graphs?a={Direct}&b={Direct}", HttpStatusCode.BadRequest);
+        await Get(client, $"/api/compare/graphs?b={Direct}", HttpStatusCode.BadRequest);
+        await Get(client, $"/api/compare/graphs?a={Direct}&b={ViaJobs}&perplexity=0", HttpStatusCode.BadRequest);
+        await Get(client, $"/api/compare/graphs?a={Direct}&b={ViaJobs}&top=0", HttpStatusCode.BadRequest);
+        await Get(client, $"/api/compare/graphs?a={Direct}&b={ViaJobs}&init=pca", HttpStatusCode.BadRequest);
+        await Get(client, $"/api/compare/graphs?a={Direct}&b={ViaJobs}&class=1000", HttpStatusCode.BadRequest);
+        await Get(client, $"/api/compare/graphs?a={Direct}&b=no_such_model", HttpStatusCode.NotFound);
+    }
 }

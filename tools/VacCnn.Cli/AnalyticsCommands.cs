@@ -14,7 +14,7 @@ namespace VacCnn.Cli;
 internal static class AnalyticsCommands
 {
     private static readonly string[] SharedFlags = ["--data", "--imagenet", "--model"];
-    private static readonly string[] TsneFlags = ["--perplexity", "--exaggeration", "--learning-rate", "--iterations", "--seed"];
+    private static readonly string[] TsneFlags = ["--perplexity", "--exaggeration", "--learning-rate", "--iterations", "--seed", "--init"];
 
     public static int Graph(CliArgs cli)
     {
@@ -30,10 +30,18 @@ internal static class AnalyticsCommands
             LearningRate = cli.GetDouble("--learning-rate", TsneOptions.Default.LearningRate),
             Iterations = cli.GetInt("--iterations", TsneOptions.Default.Iterations, 1, 100_000),
             Seed = cli.GetInt("--seed", 0, int.MinValue, int.MaxValue),
+            Init = cli.Get("--init") switch
+            {
+                null or "random" => TsneInit.Random,
+                "reference" => TsneInit.Reference,
+                var other => throw new CliException($"--init must be random or reference, got '{other}'"),
+            },
         };
         try { options.Validate(); } catch (ArgumentException e) { throw new CliException(e.Message); }
 
-        var analytics = new AnalyticsService(store);
+        // With the class hierarchy, as the host has it: the graph is aligned to (or started from) the WordNet reference,
+        // and a graph this command caches is the one the web pages serve.
+        var analytics = new AnalyticsService(store, classes: classes);
         var queries = Queries(classes, analytics, runs, cards: null);
         bool progress = !cli.Has("--no-progress");
         var bar = new ProgressBar(run.ModelId, progress);
@@ -44,7 +52,8 @@ internal static class AnalyticsCommands
 
         Console.Out.WriteLine($"{view.Model} (run {view.RunId}): {view.Points.Count} classes, {view.Missing.Count} without images; " +
             $"t-SNE perplexity {F(view.Perplexity, 2)}, exaggeration {F(options.EarlyExaggeration, 0)}, learning rate {F(options.LearningRate, 0)}, " +
-            $"{options.Iterations} iterations, seed {options.Seed}; KL {F(view.Kl ?? 0, 4)}");
+            $"{options.Iterations} iterations, seed {options.Seed}, {options.InitName} start{(view.Aligned ? ", aligned to the WordNet reference" : "")}; " +
+            $"KL {F(view.Kl ?? 0, 4)}, {view.RecallK}-NN recall {F(view.Recall ?? 0, 3)}");
         Output.WriteTable(["class", "wnid", "name", "root", "top-1", "x", "y"], view.Points.Select(p => (IReadOnlyList<string>)
         [
             I(p.Index), p.Wnid, p.Name, p.Root, p.Accuracy.ToString("P0", CultureInfo.InvariantCulture), F(p.X, 2), F(p.Y, 2),

@@ -24,7 +24,7 @@ internal static class Commands
               vaccnn classify --models DIR --model ID [--top K] IMAGE... [--json]
               vaccnn evaluate --models DIR --images DIR --data DIR [--model ID]... [--json]
               vaccnn roots --imagenet DIR [--json]
-              vaccnn graph --data DIR --model ID [--perplexity P --exaggeration E --learning-rate L --iterations N --seed S] [--json]
+              vaccnn graph --data DIR --model ID [--perplexity P --exaggeration E --learning-rate L --iterations N --seed S --init random|reference] [--json]
               vaccnn accuracy --data DIR [--model ID]... [--models DIR] [--json]
 
             Common flags: --imagenet DIR (class index + WordNet; default: <models>/../imagenet),

@@ -38,7 +38,19 @@ public sealed record GraphPointView(int Index, string Wnid, string Name, string 
 public sealed record GraphView(string Model, string Status, double? Kl, double Perplexity, int Seed, IReadOnlyList<GraphPointView> Points,
     IReadOnlyList<int> Missing, string? RunId, int? Images, double LearningRate, double EarlyExaggeration, int Iterations,
     double? Seconds, IReadOnlyList<double[]>? KlHistory, string Method = "barnes-hut", double Angle = 0.5, double? Recall = null, int RecallK = 0,
-    bool Aligned = false, AnalyticsProgress? Progress = null);
+    bool Aligned = false, AnalyticsProgress? Progress = null, string Init = "random");
+
+/// <summary>A class whose neighbourhood differs between two models (see <see cref="NeighbourhoodComparison"/>).</summary>
+public sealed record NeighbourhoodChangeView(int Index, string Wnid, string Name, string Root, double Jaccard, double Moved,
+    IReadOnlyList<ClassView> OnlyA, IReadOnlyList<ClassView> OnlyB, IReadOnlyList<ClassView> Shared);
+
+/// <summary>
+/// Two models' distribution graphs side by side (both aligned to the same reference, so a class sits in roughly the
+/// same place) with the classes whose neighbourhoods differ most. Ready when both graphs are; pending (both graphs'
+/// progress inside) or not-evaluated otherwise.
+/// </summary>
+public sealed record GraphComparisonView(string Status, GraphView A, GraphView B, int K, string Rule, double? MeanJaccard,
+    int Compared, IReadOnlyList<NeighbourhoodChangeView> Classes, NeighbourhoodChangeView? Focus = null);
 
 /// <summary>A class picked by a cross-model rule.</summary>
 public sealed record ComparedClassView(int Index, string Wnid, string Name, string Root, string Kind, double Mean, double Range,
@@ -123,16 +135,53 @@ public sealed class AnalyticsQueries(ImageNetClasses classes, AnalyticsService a
     }
 
     /// <summary>The distribution graph of a model (default settings), or its status.</summary>
-    public GraphView Graph(string modelId, TsneOptions? options = null)
+    public GraphView Graph(string modelId, TsneOptions? options = null) => GraphOf(modelId, options ?? TsneOptions.Default).View;
+
+    /// <summary>
+    /// Two models' graphs with the same t-SNE settings and the <paramref name="top"/> classes whose
+    /// <paramref name="k"/> nearest classes differ most between them, plus the <paramref name="focus"/> class's own
+    /// row wherever it ranks (the page highlights its neighbours). Either graph not computed yet is queued.
+    /// </summary>
+    public GraphComparisonView CompareGraphs(string modelA, string modelB, TsneOptions? options = null, int top = 20,
+        int k = AnalyticsService.StoredNeighbours, int? focus = null)
     {
+        if (focus is { } f && (f < 0 || f >= classes.Classes.Count)) throw new ArgumentException($"class must be 0..{classes.Classes.Count - 1}, got {f}");
         options ??= TsneOptions.Default;
+        if (modelA == modelB) throw new ArgumentException("pick two different models to compare");
+        if (top is < 1 or > 1000) throw new ArgumentException($"top must be 1..1000, got {top}");
+        if (k < 1 || k > AnalyticsService.StoredNeighbours) throw new ArgumentException($"k must be 1..{AnalyticsService.StoredNeighbours}, got {k}");
+        var a = GraphOf(modelA, options);
+        var b = GraphOf(modelB, options);
+        if (a.Result == null || b.Result == null)
+        {
+            string status = a.View.Status == AnalyticsStatus.NotEvaluated || b.View.Status == AnalyticsStatus.NotEvaluated
+                ? AnalyticsStatus.NotEvaluated : AnalyticsStatus.Pending;
+            return new GraphComparisonView(status, a.View, b.View, k, NeighbourhoodComparison.Rule, null, 0, []);
+        }
+        var changes = NeighbourhoodComparison.Compare(a.Result, b.Result, k);
+        List<ClassView> Views(int[] indices) => indices.Select(i => ToView(classes.Classes[i])).ToList();
+        NeighbourhoodChangeView Row(NeighbourhoodChange ch)
+        {
+            var cls = classes.Classes[ch.Index];
+            return new NeighbourhoodChangeView(ch.Index, cls.Wnid, cls.Label, cls.Root, ch.Jaccard, ch.Moved, Views(ch.OnlyA), Views(ch.OnlyB), Views(ch.Shared));
+        }
+        var rows = changes.Take(top).Select(Row).ToList();
+        var focused = focus is { } fi ? changes.FirstOrDefault(ch => ch.Index == fi) : null;
+        double? mean = changes.Count == 0 ? null : changes.Average(ch => ch.Jaccard);
+        return new GraphComparisonView(AnalyticsStatus.Ready, a.View, b.View, k, NeighbourhoodComparison.Rule, mean, changes.Count, rows,
+            focused == null ? null : Row(focused));
+    }
+
+    // A model's graph view with the result behind it (null unless ready).
+    private (GraphView View, ClassAnalytics? Result) GraphOf(string modelId, TsneOptions options)
+    {
         var m = Model(modelId);
         GraphView Empty(string status, AnalyticsProgress? progress = null) => new(m.Id, status, null, options.Perplexity, options.Seed, [], [], m.Run?.RunId, null,
-            options.LearningRate, options.EarlyExaggeration, options.Iterations, null, null, options.MethodName, options.Angle, Progress: progress);
-        if (Done(m) is not { } run) return Empty(AnalyticsStatus.NotEvaluated);
+            options.LearningRate, options.EarlyExaggeration, options.Iterations, null, null, options.MethodName, options.Angle, Progress: progress, Init: options.InitName);
+        if (Done(m) is not { } run) return (Empty(AnalyticsStatus.NotEvaluated), null);
         var result = Ready(run, options);
-        if (result == null) return Empty(AnalyticsStatus.Pending, analytics.Progress(run, options));
-        return ToGraphView(result, analytics.Accuracy(run));
+        if (result == null) return (Empty(AnalyticsStatus.Pending, analytics.Progress(run, options)), null);
+        return (ToGraphView(result, analytics.Accuracy(run)), result);
     }
 
     /// <summary>The graph view of a computed result.</summary>
@@ -148,7 +197,7 @@ public sealed class AnalyticsQueries(ImageNetClasses classes, AnalyticsService a
         var o = result.Tsne;
         return new GraphView(result.ModelId, AnalyticsStatus.Ready, result.Kl, result.Perplexity, o.Seed, points, result.Missing, result.RunId,
             result.Images, o.LearningRate, o.EarlyExaggeration, o.Iterations, result.ScanSeconds + result.TsneSeconds, result.KlHistory,
-            o.MethodName, o.Angle, result.Recall, result.RecallK, result.Alignment != null);
+            o.MethodName, o.Angle, result.Recall, result.RecallK, result.Alignment != null, Init: o.InitName);
     }
 
     /// <summary>The 3 most diverging and 3 most parallel classes across models (all evaluated models when none given).</summary>

@@ -240,8 +240,15 @@ public sealed class AnalyticsService
         var distances = ClassDistance.FromSums(sums);
         double scanSeconds = sw.Elapsed.TotalSeconds;
         int k = distances.Classes.Length;
+        (float[] X, float[] Y)? start = null;
+        if (options.Init == TsneInit.Reference)
+        {
+            var layout = _reference.Value ?? throw new ArgumentException("a reference initialisation needs the WordNet hierarchy, and this class index has none");
+            start = (distances.Classes.Select(c => layout.X[c]).ToArray(), distances.Classes.Select(c => layout.Y[c]).ToArray());
+        }
         var tsne = Tsne.Run(distances.Distances, k, options,
-            (it, kl) => progress?.Invoke(0.1 + 0.85 * it / options.Iterations, $"t-SNE iteration {it}/{options.Iterations}, KL {kl:F4}"));
+            (it, kl) => progress?.Invoke(0.1 + 0.85 * it / options.Iterations, $"t-SNE iteration {it}/{options.Iterations}, KL {kl:F4}"),
+            initial: start);
         var confusions = distances.Classes.Select(c => Confusions.Of(sums, c, StoredConfusions).ToArray()).ToArray();
         var graph = tsne.Neighbours.Take(StoredNeighbours); // the t-SNE's own neighbour search, nearest first
         var neighbours = Enumerable.Range(0, k).Select(i => graph.Of(i).ToArray().Select(j => distances.Classes[j]).ToArray()).ToArray();

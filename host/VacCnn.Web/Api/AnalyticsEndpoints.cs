@@ -38,8 +38,12 @@ public static class AnalyticsEndpoints
         api.MapGet("/overview", (AnalyticsQueries q) => Results.Ok(q.Overview()));
         api.MapGet("/models/{id}/classes", (string id, string? root, AnalyticsQueries q) =>
             Answer(() => q.ModelClasses(id, string.IsNullOrWhiteSpace(root) ? null : root)));
-        api.MapGet("/models/{id}/graph", (string id, string? method, string? perplexity, string? seed, AnalyticsQueries q) =>
-            Answer(() => q.Graph(id, GraphOptions(method, perplexity, seed))));
+        api.MapGet("/models/{id}/graph", (string id, string? method, string? perplexity, string? seed, string? init, AnalyticsQueries q) =>
+            Answer(() => q.Graph(id, GraphOptions(method, perplexity, seed, init))));
+        api.MapGet("/compare/graphs", (string? a, string? b, string? method, string? perplexity, string? seed, string? init, string? top,
+            [FromQuery(Name = "class")] string? cls, AnalyticsQueries q) =>
+            Answer(() => q.CompareGraphs(Required(a, "a"), Required(b, "b"), GraphOptions(method, perplexity, seed, init), Int(top, "top", 20),
+                focus: string.IsNullOrWhiteSpace(cls) ? null : Int(cls, "class", null))));
         api.MapGet("/models/{id}/confusions", (string id, [FromQuery(Name = "class")] string? cls, string? top, AnalyticsQueries q) =>
             Answer(() => q.ConfusionsOf(id, Int(cls, "class", null), Int(top, "top", 5))));
         api.MapGet("/compare/range", (string? models, AnalyticsQueries q) => Answer(() => q.Range(Ids(models))));
@@ -55,9 +59,9 @@ public static class AnalyticsEndpoints
         catch (ArgumentException e) { return Results.BadRequest(new { error = e.Message }); }
     }
 
-    // The paper's settings unless the request changes the method, the perplexity (1..100) or the seed; each set is
-    // computed once in the background and cached under its own key.
-    private static TsneOptions GraphOptions(string? method, string? perplexity, string? seed)
+    // The paper's settings unless the request changes the method, the perplexity (1..100), the seed or the start
+    // (random or the WordNet reference); each set is computed once in the background and cached under its own key.
+    private static TsneOptions GraphOptions(string? method, string? perplexity, string? seed, string? init = null)
     {
         var o = TsneOptions.Default;
         if (!string.IsNullOrWhiteSpace(method))
@@ -74,6 +78,13 @@ public static class AnalyticsEndpoints
             o = o with { Perplexity = p };
         }
         if (!string.IsNullOrWhiteSpace(seed)) o = o with { Seed = Int(seed, "seed", 0) };
+        if (!string.IsNullOrWhiteSpace(init))
+            o = o with { Init = init.Trim().ToLowerInvariant() switch
+            {
+                "random" => TsneInit.Random,
+                "reference" => TsneInit.Reference,
+                _ => throw new ArgumentException($"'init' must be random or reference, got '{init}'"),
+            } };
         o.Validate();
         return o;
     }
@@ -81,6 +92,9 @@ public static class AnalyticsEndpoints
     // "a,b,c" → [a, b, c]; absent or empty → null (all models).
     private static List<string>? Ids(string? models) =>
         string.IsNullOrWhiteSpace(models) ? null : models.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToList();
+
+    private static string Required(string? text, string name) =>
+        string.IsNullOrWhiteSpace(text) ? throw new ArgumentException($"missing query parameter '{name}'") : text.Trim();
 
     private static int Int(string? text, string name, int? fallback)
     {

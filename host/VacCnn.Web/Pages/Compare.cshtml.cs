@@ -1,5 +1,3 @@
-using System.Collections.Concurrent;
-using System.Security.Cryptography;
 using Microsoft.AspNetCore.Mvc.RazorPages;
 
 namespace VacCnn.Web.Pages;
@@ -11,30 +9,9 @@ namespace VacCnn.Web.Pages;
 /// </summary>
 public sealed class CompareModel(IWebHostEnvironment environment) : PageModel
 {
-    /// <summary>Folder (under wwwroot) of the page's JavaScript modules.</summary>
-    public const string ModulesFolder = "js/compare";
-
-    private static readonly ConcurrentDictionary<string, string> Versions = new();
-
-    /// <summary>
-    /// One hash over every module of the page. The entry module passes it on to the modules it imports, so a change in
-    /// any of them changes every URL (asp-append-version only versions the file a tag names, not its imports).
-    /// </summary>
-    public string AssetVersion => Versions.GetOrAdd(environment.WebRootPath ?? "", ComputeVersion);
+    /// <summary>Version token of the page's modules (see <see cref="ModuleVersion"/>).</summary>
+    public string AssetVersion => ModuleVersion.Of(environment);
 
     /// <summary>Nothing to load: wwwroot/js/compare/*.js reads the query string and the API.</summary>
     public void OnGet() { }
-
-    private static string ComputeVersion(string webRoot)
-    {
-        string folder = Path.Combine(webRoot, ModulesFolder);
-        if (!Directory.Exists(folder)) return "0";
-        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        foreach (string file in Directory.GetFiles(folder, "*.js").Order(StringComparer.Ordinal))
-        {
-            hash.AppendData(System.Text.Encoding.UTF8.GetBytes(Path.GetFileName(file)));
-            hash.AppendData(System.IO.File.ReadAllBytes(file));
-        }
-        return Convert.ToHexString(hash.GetHashAndReset())[..16].ToLowerInvariant();
-    }
 }

@@ -180,6 +180,31 @@ public class TsneTests
     }
 
     [Fact]
+    public void A_reference_start_is_used_rescaled_and_required()
+    {
+        var (d, cluster, _) = Clusters(2, 30, 5, seed: 13);
+        int n = 60;
+        var o = TsneOptions.Default with { Init = TsneInit.Reference, Iterations = 300 };
+        // Start: cluster 0 on the left, cluster 1 on the right, at a scale far from the one used (only the shape counts).
+        var start = (Enumerable.Range(0, n).Select(i => cluster[i] == 0 ? -1000f : 1000f + i).ToArray(), Enumerable.Range(0, n).Select(i => (float)i).ToArray());
+        var a = Tsne.Run(d, n, o, initial: start);
+        // Rescaled: the same start whatever its units (one step, before float rounding is amplified by the optimiser).
+        var shrunk = (start.Item1.Select(v => v / 1000).ToArray(), start.Item2.Select(v => v / 1000).ToArray());
+        Assert.Equal(Tsne.Run(d, n, o with { Iterations = 1 }, initial: start).X, Tsne.Run(d, n, o with { Iterations = 1 }, initial: shrunk).X,
+            (p, q) => Math.Abs(p - q) < 1e-3f);
+        // The clusters stay on the sides they started on (a random start puts them anywhere).
+        double left = Enumerable.Range(0, n).Where(i => cluster[i] == 0).Average(i => a.X[i]);
+        double right = Enumerable.Range(0, n).Where(i => cluster[i] == 1).Average(i => a.X[i]);
+        Assert.True(left < right, $"cluster 0 at x = {left:F2}, cluster 1 at x = {right:F2}");
+        // The random start ignores a layout it is given; the reference start needs one of the right size.
+        Assert.Equal(Tsne.Run(d, n, o with { Init = TsneInit.Random }).X, Tsne.Run(d, n, o with { Init = TsneInit.Random }, initial: start).X);
+        Assert.Contains("start layout", Assert.Throws<ArgumentException>(() => Tsne.Run(d, n, o)).Message);
+        Assert.Contains("60", Assert.Throws<ArgumentException>(() => Tsne.Run(d, n, o, initial: (new float[3], new float[3]))).Message);
+        Assert.NotEqual(TsneOptions.Default.CacheText(), o.CacheText());
+        Assert.DoesNotContain("init", TsneOptions.Default.CacheText()); // keys of graphs cached before the option stay valid
+    }
+
+    [Fact]
     public void Few_points_and_bad_input()
     {
         Assert.Empty(Tsne.Run([], 0).X);

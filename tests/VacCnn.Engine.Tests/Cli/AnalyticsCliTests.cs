@@ -74,6 +74,17 @@ public class AnalyticsCliTests(EvaluatedDataFixture fixture) : IClassFixture<Eva
         Assert.Contains("seed 3", table);
         Assert.Contains("KL", table);
         Assert.Equal(points.Count + 3, table.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length); // title, header, rule, rows
+
+        // Aligned to the WordNet reference as the host's graphs are; started from it on request; nonsense refused.
+        Assert.True(graph.GetProperty("aligned").GetBoolean());
+        var (code4, stdout4, stderr4) = Run("graph", "--data", fixture.Data.Path, "--imagenet", TestPaths.ImageNet, "--model", model, "--init", "reference", "--json");
+        Assert.True(code4 == 0, stderr4);
+        var started = JsonDocument.Parse(stdout4).RootElement;
+        Assert.Equal("reference", started.GetProperty("init").GetString());
+        Assert.NotEqual(points[0].GetProperty("x").GetDouble(), started.GetProperty("points")[0].GetProperty("x").GetDouble());
+        var (code5, _, stderr5) = Run("graph", "--data", fixture.Data.Path, "--imagenet", TestPaths.ImageNet, "--model", model, "--init", "pca");
+        Assert.NotEqual(0, code5);
+        Assert.Contains("--init must be random or reference", stderr5);
     }
 
     [Fact]

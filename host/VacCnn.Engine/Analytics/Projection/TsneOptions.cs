@@ -16,6 +16,20 @@ public enum TsneMethod
     Exact,
 }
 
+/// <summary>Where the t-SNE points start.</summary>
+[JsonConverter(typeof(JsonStringEnumConverter<TsneInit>))]
+public enum TsneInit
+{
+    /// <summary>N(0, 1e-4²) from the seed, as the paper's code (scikit-learn's init="random").</summary>
+    Random,
+    /// <summary>
+    /// A layout the caller gives (the analytics pass the WordNet reference layout), centred and rescaled: every model
+    /// starts its classes from the same places, so their graphs end up comparable class by class, not only after a
+    /// rotation.
+    /// </summary>
+    Reference,
+}
+
 /// <summary>
 /// Settings of <see cref="Tsne"/>. The defaults are those of the VAC-CNN paper's own code: scikit-learn's TSNE with
 /// metric="precomputed" (which squares the distances), its default Barnes-Hut method (θ = 0.5), perplexity 5, early
@@ -24,6 +38,9 @@ public enum TsneMethod
 /// </summary>
 public sealed record TsneOptions
 {
+    /// <summary>Random start (default, as the paper's code) or a given layout.</summary>
+    public TsneInit Init { get; init; } = TsneInit.Random;
+
     /// <summary>Barnes-Hut (default, as the paper's code) or exact.</summary>
     public TsneMethod Method { get; init; } = TsneMethod.BarnesHut;
     /// <summary>Effective number of neighbours each point considers (clamped to (points − 1) / 3 for tiny inputs).</summary>
@@ -68,6 +85,7 @@ public sealed record TsneOptions
     {
         static void Check(bool ok, string what) { if (!ok) throw new ArgumentException(what); }
         Check(Enum.IsDefined(Method), $"unknown t-SNE method {Method}");
+        Check(Enum.IsDefined(Init), $"unknown t-SNE initialisation {Init}");
         Check(double.IsFinite(Perplexity) && Perplexity is >= 1 and <= 1000, $"perplexity must be 1..1000, got {Perplexity}");
         Check(double.IsFinite(EarlyExaggeration) && EarlyExaggeration is >= 1 and <= 1000, $"early exaggeration must be 1..1000, got {EarlyExaggeration}");
         Check(double.IsFinite(LearningRate) && LearningRate is > 0 and <= 1e6, $"learning rate must be in (0, 1e6], got {LearningRate}");
@@ -87,7 +105,11 @@ public sealed record TsneOptions
     [JsonIgnore]
     public string MethodName => Method == TsneMethod.Exact ? "exact" : "barnes-hut";
 
-    /// <summary>A canonical text of every setting that changes the result (part of cache keys).</summary>
-    public string CacheText() => string.Create(CultureInfo.InvariantCulture,
+    /// <summary>A short word for the initialisation (JSON, cache keys).</summary>
+    [JsonIgnore]
+    public string InitName => Init == TsneInit.Reference ? "reference" : "random";
+
+    /// <summary>A canonical text of every setting that changes the result (part of cache keys; a random start adds nothing, so older keys stay valid).</summary>
+    public string CacheText() => (Init == TsneInit.Random ? "" : $"init={InitName}|") + string.Create(CultureInfo.InvariantCulture,
         $"tsne-v2|{MethodName}|theta={(Method == TsneMethod.Exact ? 0 : Angle):R}|sq={(SquareDistances ? 1 : 0)}|step={MaxStepNorm:R}|perp={Perplexity:R}|ee={EarlyExaggeration:R}|lr={LearningRate:R}|it={Iterations}|eit={ExaggerationIterations}|m0={InitialMomentum:R}|m1={FinalMomentum:R}|g={MinGain:R}|seed={Seed}");
 }

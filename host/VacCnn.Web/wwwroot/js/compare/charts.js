@@ -123,32 +123,54 @@ export function robustRange(values) {
 
 /** B: the t-SNE distribution graph, one dataset per root class; hover shows the class, click selects it. */
 export function distributionGraph(points, roots, onPick) {
-    const byRoot = roots.map((r) => points.filter((p) => p.root === r));
     const xr = robustRange(points.map((p) => p.x)), yr = robustRange(points.map((p) => p.y));
     const inside = (p) => (!xr || (p.x >= xr.min && p.x <= xr.max)) && (!yr || (p.y >= yr.min && p.y <= yr.max));
-    const outside = points.filter((p) => !inside(p)).length;
-    return [outside, make("chart-b", {
+    return [points.filter((p) => !inside(p)).length, classScatter("chart-b", points, roots, { x: xr, y: yr, onPick })];
+}
+
+/**
+ * A scatter of classes (points {index, name, wnid, root, accuracy, x, y}), one dataset per root class.
+ * x, y: initial axis windows ({min, max} or null for Chart.js's own); onPick(classIndex) on click;
+ * onHover(classIndex | null) as the pointer moves; style(point) may return {radius, border, borderWidth, faded}
+ * to highlight classes (redraw with chart.update("none") after changing what it returns).
+ */
+export function classScatter(id, points, roots, { x = null, y = null, onPick = null, onHover = null, style = null } = {}) {
+    const byRoot = roots.map((r) => points.filter((p) => p.root === r));
+    const styled = (ctx, key, fallback) => {
+        const s = style && ctx.raw ? style(ctx.raw) : null;
+        return s && s[key] !== undefined ? s[key] : fallback;
+    };
+    return make(id, {
         type: "scatter",
         data: {
             datasets: roots.map((r, i) => ({
                 label: r, data: byRoot[i], parsing: false,
-                pointRadius: 3.5, pointHoverRadius: 6, backgroundColor: colourAt(i), borderColor: "rgba(0,0,0,0.35)", borderWidth: 0.5,
+                pointRadius: (ctx) => styled(ctx, "radius", 3.5),
+                pointHoverRadius: (ctx) => styled(ctx, "radius", 3.5) + 2.5,
+                backgroundColor: (ctx) => colourAt(i) + (styled(ctx, "faded", false) ? "40" : ""),
+                borderColor: (ctx) => styled(ctx, "border", "rgba(0,0,0,0.35)"),
+                borderWidth: (ctx) => styled(ctx, "borderWidth", 0.5),
             })).filter((d) => d.data.length > 0),
         },
         options: {
-            scales: { x: { display: false, ...(xr ?? {}) }, y: { display: false, ...(yr ?? {}) } },
+            scales: { x: { display: false, ...(x ?? {}) }, y: { display: false, ...(y ?? {}) } },
             plugins: {
                 legend: { position: "right", labels: { boxWidth: 10 } },
                 zoom: { ...zoom("xy"), limits: {} },
                 tooltip: { callbacks: { label: (c) => `${c.raw.name} (${c.raw.wnid}): ${percent(c.raw.accuracy)}` } },
             },
             onClick: (_, elements, chart) => {
-                if (!elements.length) return;
+                if (!elements.length || !onPick) return;
                 const e = elements[0];
                 onPick(chart.data.datasets[e.datasetIndex].data[e.index].index);
             },
+            onHover: (_, elements, chart) => {
+                if (!onHover) return;
+                const e = elements[0];
+                onHover(e ? chart.data.datasets[e.datasetIndex].data[e.index].index : null);
+            },
         },
-    })];
+    });
 }
 
 /** E: the similarity matrix of the selected models' maps (one row and one column per model). */

@@ -335,6 +335,7 @@ async function renderGraph() {
     const model = modelById(state.pin);
     $("b-model").textContent = model?.name ?? "—";
     if (!model) return;
+    $("b-compare-link").href = "/Graphs?a=" + encodeURIComponent(model.id);
     for (let attempt = 0; token === graphToken; attempt++) {
         let graph;
         const perplexity = $("b-perplexity")?.value || undefined;
