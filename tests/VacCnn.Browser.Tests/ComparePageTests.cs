@@ -77,15 +77,10 @@ public sealed partial class ComparePageTests(BrowserFixture app)
         Assert.Equal(app.Wnids.Count, points);
 
         // Click a point inside the initial view with no other point within 10 px (so the click is unambiguous).
-        await page.Locator("#chart-b").ScrollIntoViewIfNeededAsync();
-        var hit = await page.EvaluateAsync<double[]>("() => { const c = Chart.getChart(document.getElementById('chart-b')); const a = c.chartArea; " +
-            "const all = c.data.datasets.flatMap((ds, k) => c.getDatasetMeta(k).data.map((e, i) => ({ x: e.x, y: e.y, index: ds.data[i].index }))); " +
-            "const p = all.find(p => p.x > a.left + 10 && p.x < a.right - 10 && p.y > a.top + 10 && p.y < a.bottom - 10 && " +
-            "all.every(q => q === p || Math.hypot(q.x - p.x, q.y - p.y) > 10)); const r = c.canvas.getBoundingClientRect(); " +
-            "return p ? [r.left + p.x, r.top + p.y, p.index] : null; }");
+        var hit = await ChartProbe.IsolatedPoint(page, "chart-b");
         Assert.NotNull(hit);
-        int index = (int)hit[2];
-        await page.Mouse.ClickAsync((float)hit[0], (float)hit[1]);
+        var (x, y, index) = hit.Value;
+        await page.Mouse.ClickAsync(x, y);
         await page.WaitForFunctionAsync("i => document.querySelector(`#class-chips [data-remove-class=\"${i}\"]`)", index);
         Assert.Matches($"classes=[0-9%C,]*{index}", page.Url);
         await page.Locator("#view-b").ScreenshotAsync(new() { Path = Shot("view-b-distribution.png") });

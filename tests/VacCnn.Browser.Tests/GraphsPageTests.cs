@@ -46,15 +46,10 @@ public sealed class GraphsPageTests(BrowserFixture app)
         Assert.Equal(expected, shown);
 
         // Hover a point of A: the same class becomes active (with its tooltip) in B.
-        await page.Locator("#graph-a").ScrollIntoViewIfNeededAsync();
-        var hit = await page.EvaluateAsync<double[]>("() => { const c = Chart.getChart(document.getElementById('graph-a')); const a = c.chartArea; " +
-            "const all = c.data.datasets.flatMap((ds, k) => c.getDatasetMeta(k).data.map((e, i) => ({ x: e.x, y: e.y, index: ds.data[i].index }))); " +
-            "const p = all.find(p => p.x > a.left + 10 && p.x < a.right - 10 && p.y > a.top + 10 && p.y < a.bottom - 10 && " +
-            "all.every(q => q === p || Math.hypot(q.x - p.x, q.y - p.y) > 12)); const r = c.canvas.getBoundingClientRect(); " +
-            "return p ? [r.left + p.x, r.top + p.y, p.index] : null; }");
+        var hit = await ChartProbe.IsolatedPoint(page, "graph-a", gap: 12);
         Assert.NotNull(hit);
-        int hovered = (int)hit[2];
-        await page.Mouse.MoveAsync((float)hit[0], (float)hit[1]);
+        var (x, y, hovered) = hit.Value;
+        await page.Mouse.MoveAsync(x, y);
         await page.WaitForFunctionAsync("i => document.getElementById('graphs').dataset.linkedHover === String(i)", hovered);
         int activeInB = await page.EvaluateAsync<int>("() => { const c = Chart.getChart(document.getElementById('graph-b')); const e = c.getActiveElements()[0]; " +
             "return e ? c.data.datasets[e.datasetIndex].data[e.index].index : -1; }");

@@ -25,6 +25,7 @@ internal sealed class BarnesHutTree
     public int[] Order => _order;
 
     /// <summary>Builds the tree over (x, y).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Build(float[] x, float[] y)
     {
         int n = x.Length;
@@ -49,6 +50,7 @@ internal sealed class BarnesHutTree
         Array.Resize(ref _minX, capacity); Array.Resize(ref _maxX, capacity); Array.Resize(ref _minY, capacity); Array.Resize(ref _maxY, capacity);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void BuildNode(float[] x, float[] y, int start, int end, int depth)
     {
         if (_nodes == _comX.Length) Grow(_comX.Length * 2);
@@ -87,6 +89,7 @@ internal sealed class BarnesHutTree
     }
 
     // Moves the points of [start, end) with coordinate < split to the front; returns where the rest begin.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private int Partition(float[] coordinate, int start, int end, double split)
     {
         int lo = start, hi = end - 1;
@@ -100,6 +103,13 @@ internal sealed class BarnesHutTree
 
     /// <summary>Leaf nodes in tree order: the groups that <see cref="Repulsion"/> works on.</summary>
     public int LeafCount => _leaves.Count;
+
+    /// <summary>The tree positions (indices into <see cref="Order"/>) of leaf <paramref name="leafNumber"/>'s points.</summary>
+    public (int First, int Count) PositionsOf(int leafNumber)
+    {
+        int leaf = _leaves[leafNumber];
+        return (_first[leaf], _leafCount[leaf]);
+    }
 
     /// <summary>
     /// Repulsion on every point of leaf <paramref name="leafNumber"/>: for each, Σ_j w_ij² (y_i − y_j) and Σ_j w_ij of the
@@ -164,13 +174,18 @@ internal sealed class InteractionList
 
     public void Clear() => Count = 0;
 
+    // Inlined into the walk (called once per accepted cell); the rare growth stays out of line.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void Add(float x, float y, float c)
     {
-        if (Count + Vector<float>.Count >= X.Length)
-        {
-            Array.Resize(ref X, X.Length * 2); Array.Resize(ref Y, Y.Length * 2); Array.Resize(ref C, C.Length * 2);
-        }
+        if (Count + Vector<float>.Count >= X.Length) Grow();
         X[Count] = x; Y[Count] = y; C[Count] = c; Count++;
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void Grow()
+    {
+        Array.Resize(ref X, X.Length * 2); Array.Resize(ref Y, Y.Length * 2); Array.Resize(ref C, C.Length * 2);
     }
 
     public void Pad()

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
 using MathNet.Numerics.Distributions;
 using MathNet.Numerics.Random;
 
@@ -145,6 +146,7 @@ public static class Tsne
     /// The optimiser shared by both methods: from the start layout, scikit-learn's two stages (exaggerated P
     /// with the initial momentum, then plain P with the final momentum), each starting with zero update and unit gains.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static (float[] X, float[] Y, List<(int, double)> History) Optimise((float[] X, float[] Y) start, TsneOptions o, Action<int, double>? progress,
         CancellationToken cancellationToken, Action<float[], float[], double> gradient, Func<float[], float[], double> kl, float[] gradX, float[] gradY)
     {
@@ -278,6 +280,7 @@ public static class Tsne
     }
 
     // Gains and momentum as in van der Maaten's reference: a gain grows while the gradient keeps flipping the step.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Update(float[] grad, float[] update, float[] gains, float momentum, float learningRate, float minGain)
     {
         for (int i = 0; i < grad.Length; i++)
@@ -291,6 +294,7 @@ public static class Tsne
 
     // Each point moves at most maxStep per iteration (FIt-SNE's max_step_norm): the paper's step size × exaggeration
     // (800 × 25 on ~1000 points) otherwise flings points far out early, where they stay stuck in poor minima.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Move(float[] x, float[] y, float[] ux, float[] uy, float maxStep)
     {
         float max2 = maxStep * maxStep;

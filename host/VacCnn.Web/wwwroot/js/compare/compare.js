@@ -1,23 +1,12 @@
 // VacCnn compare page: coordinates the five views (A overview, B distribution graph, C task sidebar,
 // D explanations, E supplemental). The task lives in the URL query string so that reload and sharing restore it.
-// The sibling modules are imported with this module's version token (see Compare.cshtml.cs), so every URL is hashed.
+// The sibling modules are imported with this module's version token (see Pages/ModuleVersion.cs), so every URL is hashed.
 const version = new URL(import.meta.url).search;
 const { api, getJson, getWhenReady } = await import("./api.js" + version);
 const maps = await import("./maps.js" + version);
 const charts = await import("./charts.js" + version);
+const { $, el } = await import("./dom.js" + version);
 
-const $ = (id) => document.getElementById(id);
-const el = (tag, props = {}, ...children) => {
-    const node = document.createElement(tag);
-    for (const [k, v] of Object.entries(props)) {
-        if (k === "class") node.className = v;
-        else if (k === "dataset") Object.assign(node.dataset, v);
-        else if (k in node) node[k] = v;
-        else node.setAttribute(k, v);
-    }
-    for (const c of children) if (c !== null && c !== undefined) node.append(c);
-    return node;
-};
 const TASKS = ["models-image", "model-classes", "model-class-images"];
 
 // ---------------------------------------------------------------- task state (URL)

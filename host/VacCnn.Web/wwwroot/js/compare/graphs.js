@@ -1,22 +1,11 @@
 // VacCnn graph comparison page: two models' distribution graphs side by side (aligned to the same reference) with
 // linked hover and selection, and the classes whose neighbourhoods differ most (GET /api/compare/graphs).
-// The choice (a, b, perplexity, class) lives in the URL so that reload and sharing restore it.
+// The choice (a, b, perplexity, init, class) lives in the URL so that reload and sharing restore it.
 const version = new URL(import.meta.url).search;
 const { api, getJson, query } = await import("./api.js" + version);
 const charts = await import("./charts.js" + version);
+const { $, el } = await import("./dom.js" + version);
 
-const $ = (id) => document.getElementById(id);
-const el = (tag, props = {}, ...children) => {
-    const node = document.createElement(tag);
-    for (const [k, v] of Object.entries(props)) {
-        if (k === "class") node.className = v;
-        else if (k === "dataset") Object.assign(node.dataset, v);
-        else if (k in node) node[k] = v;
-        else node.setAttribute(k, v);
-    }
-    for (const c of children) if (c !== null && c !== undefined) node.append(c);
-    return node;
-};
 const SIDES = ["a", "b"];
 
 // ---------------------------------------------------------------- state (URL)
