@@ -30,14 +30,13 @@ internal static class AnalyticsCommands
             LearningRate = cli.GetDouble("--learning-rate", TsneOptions.Default.LearningRate),
             Iterations = cli.GetInt("--iterations", TsneOptions.Default.Iterations, 1, 100_000),
             Seed = cli.GetInt("--seed", 0, int.MinValue, int.MaxValue),
-            Init = cli.Get("--init") switch
-            {
-                null or "random" => TsneInit.Random,
-                "reference" => TsneInit.Reference,
-                var other => throw new CliException($"--init must be random or reference, got '{other}'"),
-            },
         };
-        try { options.Validate(); } catch (ArgumentException e) { throw new CliException(e.Message); }
+        try
+        {
+            if (cli.Get("--init") is { } init) options = options with { Init = TsneOptions.ParseInit(init, "--init") };
+            options.Validate();
+        }
+        catch (ArgumentException e) { throw new CliException(e.Message); }
 
         // With the class hierarchy, as the host has it: the graph is aligned to (or started from) the WordNet reference,
         // and a graph this command caches is the one the web pages serve.

@@ -78,13 +78,7 @@ public static class AnalyticsEndpoints
             o = o with { Perplexity = p };
         }
         if (!string.IsNullOrWhiteSpace(seed)) o = o with { Seed = Int(seed, "seed", 0) };
-        if (!string.IsNullOrWhiteSpace(init))
-            o = o with { Init = init.Trim().ToLowerInvariant() switch
-            {
-                "random" => TsneInit.Random,
-                "reference" => TsneInit.Reference,
-                _ => throw new ArgumentException($"'init' must be random or reference, got '{init}'"),
-            } };
+        if (!string.IsNullOrWhiteSpace(init)) o = o with { Init = TsneOptions.ParseInit(init, "'init'") };
         o.Validate();
         return o;
     }

@@ -105,9 +105,20 @@ public sealed record TsneOptions
     [JsonIgnore]
     public string MethodName => Method == TsneMethod.Exact ? "exact" : "barnes-hut";
 
-    /// <summary>A short word for the initialisation (JSON, cache keys).</summary>
+    /// <summary>A short word for the initialisation (JSON, cache keys); <see cref="ParseInit"/> reads it back.</summary>
     [JsonIgnore]
     public string InitName => Init == TsneInit.Reference ? "reference" : "random";
+
+    /// <summary>
+    /// The initialisation named by <paramref name="text"/> ("random" or "reference", any case), or an
+    /// <see cref="ArgumentException"/> that names the setting as the caller spells it (<paramref name="setting"/>).
+    /// </summary>
+    public static TsneInit ParseInit(string text, string setting) => text.Trim().ToLowerInvariant() switch
+    {
+        "random" => TsneInit.Random,
+        "reference" => TsneInit.Reference,
+        _ => throw new ArgumentException($"{setting} must be random or reference, got '{text}'"),
+    };
 
     /// <summary>A canonical text of every setting that changes the result (part of cache keys; a random start adds nothing, so older keys stay valid).</summary>
     public string CacheText() => (Init == TsneInit.Random ? "" : $"init={InitName}|") + string.Create(CultureInfo.InvariantCulture,
