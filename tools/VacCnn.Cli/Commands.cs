@@ -215,17 +215,25 @@ internal static class Commands
         if (ids.Count == 0) throw new CliException($"no loadable model under '{o.Models}'");
         var summaries = new List<EvaluateRow>();
         bool progress = !cli.Has("--no-progress");
-        foreach (var id in ids)
+        foreach (var id in ids) engine.Models.Get(id); // clear error for an unknown id before any work
+        // All models in one pass over the images per shard: each image is decoded once for every model.
+        var bar = new ProgressBar(ids.Count == 1 ? ids[0] : $"{ids.Count} models", progress);
+        var latest = new Dictionary<string, RunProgress>(StringComparer.Ordinal);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var results = engine.Evaluation.Evaluate(ids, images, p =>
         {
-            engine.Models.Get(id); // clear error for an unknown id before any work
-            var bar = new ProgressBar(id, progress);
-            var s = engine.Evaluation.Evaluate(id, images, p => bar.Report(p.Fraction,
-                $"{p.ImagesDone + p.Skipped}/{p.Run.TotalImages} images, {p.ImagesPerSecond:F1} img/s, ETA {(p.Eta is { } eta ? eta.ToString(@"hh\:mm\:ss", CultureInfo.InvariantCulture) : "?")}, {p.Skipped} skipped",
-                force: true));
-            bar.Done();
+            latest[p.Run.RunId] = p;
+            double fraction = latest.Values.Sum(x => x.Fraction) / ids.Count;
+            int done = latest.Values.Sum(x => x.ImagesDone + x.Skipped), total = ids.Count * p.Run.TotalImages;
+            double rate = done / Math.Max(1e-9, clock.Elapsed.TotalSeconds);
+            string eta = fraction is > 0 and < 1
+                ? TimeSpan.FromSeconds(clock.Elapsed.TotalSeconds * (1 - fraction) / fraction).ToString(@"hh\:mm\:ss", CultureInfo.InvariantCulture) : "?";
+            bar.Report(fraction, $"{done}/{total} model-images, {rate:F1}/s, ETA {eta}, {latest.Values.Sum(x => x.Skipped)} skipped", force: true);
+        });
+        bar.Done();
+        foreach (var s in results)
             summaries.Add(new EvaluateRow(s.Model, s.Images, s.Skipped, Math.Round(s.Top1, 6), Math.Round(s.Top5, 6),
                 s.PerRoot.ToDictionary(k => k.Key, k => Math.Round(k.Value, 6)), s.RunId, engine.Store.ConfidencePath(s.RunId)));
-        }
         if (cli.Has("--json")) Output.WriteJson(summaries);
         else
             Output.WriteTable(["model", "images", "skipped", "top-1", "top-5", "per root (top-1)"], summaries.Select(s => (IReadOnlyList<string>)

@@ -85,95 +85,197 @@ public sealed class EvaluationService
     /// <see cref="ResultStore.TryClaimShard"/>). Throws when the model or image set changed since the run was planned
     /// (the run is then marked failed: its results would be stale).
     /// </summary>
-    public ShardClaim RunShard(string runId, int shardIndex, CancellationToken cancellationToken = default)
-    {
-        var run = _store.GetRun(runId) ?? throw new KeyNotFoundException($"no run '{runId}'");
-        var shard = _store.GetShards(runId).FirstOrDefault(s => s.Index == shardIndex)
-                    ?? throw new KeyNotFoundException($"run '{runId}' has no shard {shardIndex}");
-        if (shard.State == RunStates.Done) return new ShardClaim(ShardClaimResult.Done, "", null);
+    public ShardClaim RunShard(string runId, int shardIndex, CancellationToken cancellationToken = default) =>
+        RunShards([runId], shardIndex, cancellationToken)[0];
 
-        var (model, images) = OpenRunInputs(run);
-        var claim = _store.TryClaimShard(runId, shardIndex, ShardLease);
-        if (claim.Result != ShardClaimResult.Claimed) return claim;
+    /// <summary>
+    /// Evaluates shard <paramref name="shardIndex"/> of several runs over the same image set in one pass: each image
+    /// is decoded once and feeds every model (models with the same preprocessing recipe share the tensor). Each run's
+    /// shard is claimed, leased, renewed and committed on its own exactly as by <see cref="RunShard"/>, so a run
+    /// whose shard is done or held elsewhere is left out, and a kill at any moment loses only uncommitted shards.
+    /// Returns the claim result per run (in order). A model that throws gives its shard back and does not stop the
+    /// others; its exception is rethrown after the others committed (an <see cref="AggregateException"/> when
+    /// several failed).
+    /// </summary>
+    /// <exception cref="ArgumentException">The runs do not share one image set and shard layout.</exception>
+    public IReadOnlyList<ShardClaim> RunShards(IReadOnlyList<string> runIds, int shardIndex, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(runIds);
+        if (runIds.Count == 0) return [];
+        var claims = new ShardClaim[runIds.Count];
+        var members = new List<PassMember>();
+        ImageSet? images = null;
+        ShardInfo? layout = null;
+        RunInfo? first = null;
         try
         {
-            Evaluate(run, shard, model, images, claim.Owner, cancellationToken);
-            return claim;
+            for (int i = 0; i < runIds.Count; i++)
+            {
+                var run = _store.GetRun(runIds[i]) ?? throw new KeyNotFoundException($"no run '{runIds[i]}'");
+                var shard = _store.GetShards(run.RunId).FirstOrDefault(s => s.Index == shardIndex)
+                            ?? throw new KeyNotFoundException($"run '{run.RunId}' has no shard {shardIndex}");
+                if (first == null) (first, layout) = (run, shard);
+                else if (run.ImageSetFingerprint != first.ImageSetFingerprint || run.ImagesRoot != first.ImagesRoot
+                         || shard.Start != layout!.Start || shard.Count != layout.Count)
+                    throw new ArgumentException(
+                        $"runs {first.RunId} and {run.RunId} cannot share a pass: different image sets or shard layouts", nameof(runIds));
+                if (shard.State == RunStates.Done) { claims[i] = new ShardClaim(ShardClaimResult.Done, "", null); continue; }
+
+                var (model, set) = OpenRunInputs(run, images);
+                images = set;
+                var claim = claims[i] = _store.TryClaimShard(run.RunId, shardIndex, ShardLease);
+                if (claim.Result == ShardClaimResult.Claimed) members.Add(new PassMember(run, shard, model, claim.Owner));
+            }
         }
         catch
         {
-            // Give the shard back now rather than when the lease runs out: a retry may start at once.
-            try { _store.ReleaseShard(runId, shardIndex, claim.Owner); }
-            catch (Exception e) { _log($"{run.ModelId}: shard {shardIndex + 1}: could not release the lease ({e.Message}); it runs out by itself"); }
+            foreach (var m in members) Release(m);
             throw;
         }
+        if (members.Count > 0) EvaluatePass(members, layout!, images!, cancellationToken);
+        return claims;
     }
 
     private static readonly TimeSpan ProgressInterval = TimeSpan.FromSeconds(1);
     private const int PreprocessChunk = 64;
 
-    private void Evaluate(RunInfo run, ShardInfo shard, IClassifier model, ImageSet images, string owner, CancellationToken cancellationToken)
+    /// <summary>One model's part of a shared pass over a shard.</summary>
+    private sealed class PassMember(RunInfo run, ShardInfo shard, IClassifier model, string owner)
     {
-        string runId = run.RunId;
-        int shardIndex = shard.Index;
-        var sw = Stopwatch.StartNew();
-        int classCount = model.Card.ClassCount;
-        var slice = images.Images.Skip(shard.Start).Take(shard.Count).Select((img, k) => (Image: img, Position: shard.Start + k)).ToList();
-        var pre = PreprocessorFor(model.Card.Preprocessing);
+        public RunInfo Run { get; } = run;
+        public ShardInfo Shard { get; } = shard;
+        public IClassifier Model { get; } = model;
+        public string Owner { get; } = owner;
+        public int Recipe { get; set; }
+        public List<float> Probabilities { get; } = new(shard.Count * model.Card.ClassCount);
+        public List<PredictionRow> Predictions { get; } = new(shard.Count);
+        public List<SkipRow> Skips { get; } = [];
+        /// <summary>Why this member stopped (its exception), or null while it runs.</summary>
+        public Exception? Error { get; set; }
+        /// <summary>True when another worker took the shard over: the attempt is dropped without error.</summary>
+        public bool LostLease { get; set; }
+        public bool Active => Error == null && !LostLease;
+    }
 
-        var probabilities = new List<float>(slice.Count * classCount);
-        var predictions = new List<PredictionRow>(slice.Count);
-        var skips = new List<SkipRow>();
+    private void EvaluatePass(List<PassMember> members, ShardInfo layout, ImageSet images, CancellationToken cancellationToken)
+    {
+        var sw = Stopwatch.StartNew();
+        var slice = images.Images.Skip(layout.Start).Take(layout.Count).Select((img, k) => (Image: img, Position: layout.Start + k)).ToList();
+        // One recipe per distinct preprocessing: models that agree share a tensor; all share one decode.
+        var recipes = new List<PreprocessingSpec>();
+        var recipeIndex = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (var m in members)
+        {
+            string key = ImagePreprocessor.RecipeKey(m.Model.Card.Preprocessing);
+            if (!recipeIndex.TryGetValue(key, out int r)) { recipeIndex[key] = r = recipes.Count; recipes.Add(m.Model.Card.Preprocessing); }
+            m.Recipe = r;
+        }
+        var pre = PreprocessorFor(recipes);
+
         // Decode in chunks of at least 64 images (each ML.NET pipeline call has a fixed cost that dominated at batch
-        // 8) and infer in the configured batch size; the next chunk decodes while this one runs through the model.
+        // 8) and infer in the configured batch size; the next chunk decodes while this one runs through the models.
         var chunks = slice.Chunk(Math.Max(_batchSize, PreprocessChunk)).ToList();
         var sinceReport = Stopwatch.StartNew();
-        Task<PreprocessedBatch>? next = chunks.Count > 0 ? Task.Run(() => pre.Preprocess(chunks[0].Select(b => b.Image.Path).ToList()), cancellationToken) : null;
-        for (int b = 0; b < chunks.Count; b++)
+        Task<IReadOnlyList<PreprocessedBatch>>? next = chunks.Count > 0
+            ? Task.Run(() => pre.PreprocessAll(chunks[0].Select(b => b.Image.Path).ToList()), cancellationToken) : null;
+        try
         {
-            cancellationToken.ThrowIfCancellationRequested();
-            var chunk = chunks[b];
-            var prepared = next!.GetAwaiter().GetResult();
-            // Copy the paths now: a lambda capturing the loop variable would read a later chunk.
-            var nextPaths = b + 1 < chunks.Count ? chunks[b + 1].Select(x => x.Image.Path).ToList() : null;
-            next = nextPaths != null ? Task.Run(() => pre.Preprocess(nextPaths), cancellationToken) : null;
-            foreach (var (pos, reason) in prepared.Skipped)
-                skips.Add(new SkipRow(chunk[pos].Position, chunk[pos].Image.RelativePath, reason));
-            int perImage = prepared.Decoded.Count == 0 ? 0 : prepared.Tensor.Data.Length / prepared.Decoded.Count;
-            for (int first = 0; first < prepared.Decoded.Count; first += _batchSize)
+            for (int b = 0; b < chunks.Count && members.Any(m => m.Active); b++)
             {
-                int n = Math.Min(_batchSize, prepared.Decoded.Count - first);
-                var shape = (int[])prepared.Tensor.Shape.Clone();
-                shape[0] = n;
-                var input = n == prepared.Decoded.Count ? prepared.Tensor
-                    : new FloatTensor(shape, prepared.Tensor.Data.AsSpan(first * perImage, n * perImage).ToArray());
-                var probs = model.PredictProbabilities(input);
-                for (int row = 0; row < n; row++)
+                cancellationToken.ThrowIfCancellationRequested();
+                var chunk = chunks[b];
+                var prepared = next!.GetAwaiter().GetResult();
+                // Copy the paths now: a lambda capturing the loop variable would read a later chunk.
+                var nextPaths = b + 1 < chunks.Count ? chunks[b + 1].Select(x => x.Image.Path).ToList() : null;
+                next = nextPaths != null ? Task.Run(() => pre.PreprocessAll(nextPaths), cancellationToken) : null;
+                foreach (var m in members.Where(m => m.Active))
                 {
-                    var item = chunk[prepared.Decoded[first + row]];
-                    var p = probs.Data.AsSpan(row * classCount, classCount);
-                    var top5 = AccuracyCalculator.TopK(p, 5);
-                    var top5Probabilities = new float[top5.Length];
-                    for (int k = 0; k < top5.Length; k++) top5Probabilities[k] = p[top5[k]];
-                    predictions.Add(new PredictionRow(item.Position, item.Image.RelativePath, item.Image.ClassIndex, top5, top5Probabilities));
-                    for (int c = 0; c < classCount; c++) probabilities.Add(p[c]);
+                    try { Infer(m, chunk, prepared[m.Recipe]); }
+                    catch (Exception e) when (e is not OperationCanceledException)
+                    {
+                        m.Error = e;
+                        Release(m);
+                        _log($"{m.Run.ModelId}: shard {m.Shard.Index + 1}/{m.Run.ShardCount} FAILED: {e.Message}");
+                    }
                 }
-            }
-            // Progress and lease renewal at most once a second: each is a durable (fsync'd) write, which per small
-            // batch cost more than the inference of fast models.
-            if (b + 1 < chunks.Count && sinceReport.Elapsed < ProgressInterval) continue;
-            sinceReport.Restart();
-            if (!_store.ReportShardProgress(runId, shardIndex, predictions.Count + skips.Count, owner, ShardLease))
-            {
-                // Our lease ran out and another worker took the shard: its result will be the one committed.
-                _log($"{run.ModelId}: shard {shardIndex + 1}/{run.ShardCount} was taken over by another worker; dropping this attempt");
-                return;
+                // Progress and lease renewal at most once a second: each is a durable (fsync'd) write, which per small
+                // batch cost more than the inference of fast models.
+                if (b + 1 < chunks.Count && sinceReport.Elapsed < ProgressInterval) continue;
+                sinceReport.Restart();
+                foreach (var m in members.Where(m => m.Active))
+                    if (!_store.ReportShardProgress(m.Run.RunId, m.Shard.Index, m.Predictions.Count + m.Skips.Count, m.Owner, ShardLease))
+                    {
+                        // Our lease ran out and another worker took the shard: its result will be the one committed.
+                        m.LostLease = true;
+                        _log($"{m.Run.ModelId}: shard {m.Shard.Index + 1}/{m.Run.ShardCount} was taken over by another worker; dropping this attempt");
+                    }
             }
         }
-        bool committed = _store.CommitShard(runId, shardIndex, probabilities.ToArray(), classCount, predictions, skips, sw.Elapsed.TotalSeconds, owner);
-        _log(committed
-            ? $"{run.ModelId}: shard {shardIndex + 1}/{run.ShardCount} done ({predictions.Count} images, {skips.Count} skipped, {sw.Elapsed.TotalSeconds:F1} s)"
-            : $"{run.ModelId}: shard {shardIndex + 1}/{run.ShardCount} was committed by another worker; this attempt is dropped");
+        catch
+        {
+            foreach (var m in members.Where(m => m.Active)) Release(m);
+            throw;
+        }
+        finally
+        {
+            // Never leave the prefetch running unobserved (it may still be decoding when a model threw).
+            try { next?.GetAwaiter().GetResult(); } catch { /* reported by the pass itself */ }
+        }
+
+        foreach (var m in members.Where(m => m.Active))
+        {
+            try
+            {
+                bool committed = _store.CommitShard(m.Run.RunId, m.Shard.Index, m.Probabilities.ToArray(), m.Model.Card.ClassCount,
+                    m.Predictions, m.Skips, sw.Elapsed.TotalSeconds, m.Owner);
+                _log(committed
+                    ? $"{m.Run.ModelId}: shard {m.Shard.Index + 1}/{m.Run.ShardCount} done ({m.Predictions.Count} images, {m.Skips.Count} skipped, {sw.Elapsed.TotalSeconds:F1} s{(members.Count > 1 ? $", shared with {members.Count - 1} other models" : "")})"
+                    : $"{m.Run.ModelId}: shard {m.Shard.Index + 1}/{m.Run.ShardCount} was committed by another worker; this attempt is dropped");
+            }
+            catch (Exception e)
+            {
+                m.Error = e;
+                Release(m);
+            }
+        }
+        var errors = members.Where(m => m.Error != null).Select(m => m.Error!).ToList();
+        if (errors.Count == 1) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(errors[0]).Throw();
+        if (errors.Count > 1) throw new AggregateException($"{errors.Count} models failed on shard {layout.Index + 1}", errors);
+    }
+
+    /// <summary>Runs one chunk's tensor through one model and appends its rows.</summary>
+    private void Infer(PassMember m, (LabeledImage Image, int Position)[] chunk, PreprocessedBatch prepared)
+    {
+        int classCount = m.Model.Card.ClassCount;
+        foreach (var (pos, reason) in prepared.Skipped)
+            m.Skips.Add(new SkipRow(chunk[pos].Position, chunk[pos].Image.RelativePath, reason));
+        int perImage = prepared.Decoded.Count == 0 ? 0 : prepared.Tensor.Data.Length / prepared.Decoded.Count;
+        for (int first = 0; first < prepared.Decoded.Count; first += _batchSize)
+        {
+            int n = Math.Min(_batchSize, prepared.Decoded.Count - first);
+            var shape = (int[])prepared.Tensor.Shape.Clone();
+            shape[0] = n;
+            var input = n == prepared.Decoded.Count ? prepared.Tensor
+                : new FloatTensor(shape, prepared.Tensor.Data.AsSpan(first * perImage, n * perImage).ToArray());
+            var probs = m.Model.PredictProbabilities(input);
+            for (int row = 0; row < n; row++)
+            {
+                var item = chunk[prepared.Decoded[first + row]];
+                var p = probs.Data.AsSpan(row * classCount, classCount);
+                var top5 = AccuracyCalculator.TopK(p, 5);
+                var top5Probabilities = new float[top5.Length];
+                for (int k = 0; k < top5.Length; k++) top5Probabilities[k] = p[top5[k]];
+                m.Predictions.Add(new PredictionRow(item.Position, item.Image.RelativePath, item.Image.ClassIndex, top5, top5Probabilities));
+                for (int c = 0; c < classCount; c++) m.Probabilities.Add(p[c]);
+            }
+        }
+    }
+
+    /// <summary>Gives the shard back now rather than when the lease runs out: a retry may start at once.</summary>
+    private void Release(PassMember m)
+    {
+        try { _store.ReleaseShard(m.Run.RunId, m.Shard.Index, m.Owner); }
+        catch (Exception e) { _log($"{m.Run.ModelId}: shard {m.Shard.Index + 1}: could not release the lease ({e.Message}); it runs out by itself"); }
     }
 
     /// <summary>
@@ -228,30 +330,57 @@ public sealed class EvaluationService
     /// Evaluates a model over an image set in this process, resuming whatever is already done, and returns the
     /// summary. Reports progress after every shard.
     /// </summary>
-    public EvaluationSummary Evaluate(string modelId, ImageSet images, Action<RunProgress>? progress = null, CancellationToken cancellationToken = default)
+    public EvaluationSummary Evaluate(string modelId, ImageSet images, Action<RunProgress>? progress = null, CancellationToken cancellationToken = default) =>
+        Evaluate([modelId], images, progress, cancellationToken)[0];
+
+    /// <summary>
+    /// Evaluates several models over one image set in this process with one pass over the images per shard (see
+    /// <see cref="RunShards"/>), resuming whatever is already done, and returns their summaries in order. Runs
+    /// planned earlier with another shard size are passed over separately. <paramref name="progress"/> is called
+    /// for every run after each shard.
+    /// </summary>
+    public IReadOnlyList<EvaluationSummary> Evaluate(IReadOnlyList<string> modelIds, ImageSet images, Action<RunProgress>? progress = null,
+        CancellationToken cancellationToken = default)
     {
-        var run = PlanRun(modelId, images);
-        foreach (var shard in _store.GetShards(run.RunId).Where(s => s.State != RunStates.Done))
+        ArgumentNullException.ThrowIfNull(modelIds);
+        var runs = modelIds.Select(id => PlanRun(id, images)).ToList();
+        foreach (var group in _store.GroupBySharedLayout(runs.Select(r => r.RunId).ToList()))
         {
-            // Another live process holds the shard: wait for it to commit or for its lease to run out.
-            while (RunShard(run.RunId, shard.Index, cancellationToken) is { Result: ShardClaimResult.Busy } busy)
-                Task.Delay(Clamp(busy.BusyUntilUtc!.Value - DateTime.UtcNow, TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(2)), cancellationToken)
-                    .GetAwaiter().GetResult();
+            var layout = _store.GetShards(group[0]);
+            for (int shard = 0; shard < layout.Count; shard++)
+            {
+                var todo = group.Where(id => _store.GetShards(id)[shard].State != RunStates.Done).ToList();
+                while (todo.Count > 0)
+                {
+                    var claims = RunShards(todo, shard, cancellationToken);
+                    var busy = todo.Zip(claims).Where(x => x.Second.Result == ShardClaimResult.Busy).ToList();
+                    todo = busy.Select(x => x.First).ToList();
+                    // Another live process holds some of these shards: wait for it to commit or for its lease to run out.
+                    if (todo.Count > 0)
+                        Task.Delay(Clamp(busy.Min(x => x.Second.BusyUntilUtc!.Value) - DateTime.UtcNow, TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(2)),
+                            cancellationToken).GetAwaiter().GetResult();
+                }
+                foreach (var id in group) progress?.Invoke(_store.GetProgress(id));
+            }
+        }
+        foreach (var run in runs)
+        {
+            TryFinalize(run.RunId);
             progress?.Invoke(_store.GetProgress(run.RunId));
         }
-        TryFinalize(run.RunId);
-        progress?.Invoke(_store.GetProgress(run.RunId));
-        return _store.GetSummary(run.RunId) ?? throw new InvalidOperationException($"run {run.RunId} did not finish");
+        return runs.Select(r => _store.GetSummary(r.RunId) ?? throw new InvalidOperationException($"run {r.RunId} did not finish")).ToList();
     }
 
     private static TimeSpan Clamp(TimeSpan t, TimeSpan min, TimeSpan max) => t < min ? min : t > max ? max : t;
 
-    private (IClassifier Model, ImageSet Images) OpenRunInputs(RunInfo run)
+    /// <summary>The run's model and image set, checked against the fingerprints it was planned with; an image set
+    /// already opened for another run of the same pass is reused (one listing per pass).</summary>
+    private (IClassifier Model, ImageSet Images) OpenRunInputs(RunInfo run, ImageSet? opened = null)
     {
         var model = _models.Get(run.ModelId);
         if (ModelFingerprint(run.ModelId) != run.ModelFingerprint)
             return Fail(run, $"model '{run.ModelId}' changed on disk since run {run.RunId} was planned; plan a new run");
-        var images = ImageSet.Open(run.ImagesRoot, _classes);
+        var images = opened ?? ImageSet.Open(run.ImagesRoot, _classes);
         if (images.Fingerprint != run.ImageSetFingerprint)
             return Fail(run, $"image set '{run.ImagesRoot}' changed since run {run.RunId} was planned; plan a new run");
         return (model, images);
@@ -263,9 +392,9 @@ public sealed class EvaluationService
         throw new InvalidOperationException(message);
     }
 
-    private ImagePreprocessor PreprocessorFor(PreprocessingSpec spec)
-    {
-        string key = $"{spec.ResizeShorterSide}|{spec.CropWidth}|{spec.CropHeight}|{spec.Channels}|{string.Join(",", spec.Mean)}|{string.Join(",", spec.Std)}";
-        return _preprocessors.GetOrAdd(key, _ => new ImagePreprocessor(spec));
-    }
+    private ImagePreprocessor PreprocessorFor(IReadOnlyList<PreprocessingSpec> specs) =>
+        _preprocessors.GetOrAdd(string.Join("\n", specs.Select(ImagePreprocessor.RecipeKey)), _ => new ImagePreprocessor(specs));
+
+    /// <summary>Images decoded so far by this service's passes (each decode feeds every model of its pass).</summary>
+    public long ImagesDecoded => _preprocessors.Values.Sum(p => p.ImagesDecoded);
 }

@@ -53,12 +53,37 @@ public sealed class ImagePreprocessor
 
     private readonly MLContext _ml = new(seed: 0);
     private readonly ITransformer _fromPath;
-    private readonly float[] _scale = new float[3];
-    private readonly float[] _bias = new float[3];
+    private readonly Recipe[] _recipes;
+    private long _imagesDecoded;
+
+    /// <summary>The scale and shift of one spec: (x − m) / s  ==  x · (1/s) + (−m/s), vectorised per row.</summary>
+    private sealed record Recipe(PreprocessingSpec Spec, float[] Scale, float[] Bias)
+    {
+        public int PerImage => 3 * Spec.CropHeight * Spec.CropWidth;
+    }
 
     /// <summary>Creates a preprocessor for one model's spec (the ML.NET transformers are built here, once).</summary>
     /// <exception cref="ArgumentException">The spec cannot be implemented (crop larger than the resize, bad mean/std).</exception>
-    public ImagePreprocessor(PreprocessingSpec spec)
+    public ImagePreprocessor(PreprocessingSpec spec) : this([spec]) { }
+
+    /// <summary>
+    /// Creates a preprocessor that turns every decoded image into one tensor per spec (see <see cref="PreprocessAll"/>):
+    /// models with different recipes are fed from one decode of each file.
+    /// </summary>
+    /// <exception cref="ArgumentException">No spec, or a spec cannot be implemented.</exception>
+    public ImagePreprocessor(IReadOnlyList<PreprocessingSpec> specs)
+    {
+        ArgumentNullException.ThrowIfNull(specs);
+        if (specs.Count == 0) throw new ArgumentException("at least one preprocessing spec is needed", nameof(specs));
+        _recipes = specs.Select(RecipeOf).ToArray();
+        Specs = specs.ToArray();
+
+        // Fitted once on an empty view: LoadImages learns nothing from data.
+        _fromPath = _ml.Transforms.LoadImages(ImageColumn, imageFolder: null, inputColumnName: PathColumn)
+            .Fit(_ml.Data.LoadFromEnumerable(Array.Empty<PathRow>()));
+    }
+
+    private static Recipe RecipeOf(PreprocessingSpec spec)
     {
         ArgumentNullException.ThrowIfNull(spec);
         if (spec.ResizeShorterSide < 1 || spec.CropWidth < 1 || spec.CropHeight < 1)
@@ -68,23 +93,33 @@ public sealed class ImagePreprocessor
                 $"crop {spec.CropWidth}x{spec.CropHeight} is larger than the resized shorter side {spec.ResizeShorterSide}", nameof(spec));
         if (spec.Mean is not { Length: 3 } || spec.Std is not { Length: 3 })
             throw new ArgumentException("Mean and Std need exactly 3 values (one per channel)", nameof(spec));
+        var (scale, bias) = (new float[3], new float[3]);
         for (int c = 0; c < 3; c++)
         {
             if (!float.IsFinite(spec.Std[c]) || spec.Std[c] == 0 || !float.IsFinite(spec.Mean[c]))
                 throw new ArgumentException($"Std[{c}]={spec.Std[c]} / Mean[{c}]={spec.Mean[c]} is not usable", nameof(spec));
-            // (x − m) / s  ==  x · (1/s) + (−m/s): vectorised scale and shift per row.
-            _scale[c] = 1f / spec.Std[c];
-            _bias[c] = -spec.Mean[c] / spec.Std[c];
+            scale[c] = 1f / spec.Std[c];
+            bias[c] = -spec.Mean[c] / spec.Std[c];
         }
-        Spec = spec;
-
-        // Fitted once on an empty view: LoadImages learns nothing from data.
-        _fromPath = _ml.Transforms.LoadImages(ImageColumn, imageFolder: null, inputColumnName: PathColumn)
-            .Fit(_ml.Data.LoadFromEnumerable(Array.Empty<PathRow>()));
+        return new Recipe(spec, scale, bias);
     }
 
-    /// <summary>The spec this preprocessor implements.</summary>
-    public PreprocessingSpec Spec { get; }
+    /// <summary>
+    /// A key equal for two specs exactly when they give the same tensor (size, resize, crop, channel order,
+    /// mean/std): models whose keys match can share one tensor.
+    /// </summary>
+    public static string RecipeKey(PreprocessingSpec spec) =>
+        string.Create(System.Globalization.CultureInfo.InvariantCulture,
+            $"{spec.ResizeShorterSide}|{spec.CropWidth}|{spec.CropHeight}|{spec.Channels}|{string.Join(",", spec.Mean.Select(m => m.ToString("R", System.Globalization.CultureInfo.InvariantCulture)))}|{string.Join(",", spec.Std.Select(m => m.ToString("R", System.Globalization.CultureInfo.InvariantCulture)))}");
+
+    /// <summary>The (first) spec this preprocessor implements.</summary>
+    public PreprocessingSpec Spec => Specs[0];
+
+    /// <summary>The specs this preprocessor implements, in the order of <see cref="PreprocessAll"/>'s batches.</summary>
+    public IReadOnlyList<PreprocessingSpec> Specs { get; }
+
+    /// <summary>How many images this instance has decoded so far (each decode feeds every spec).</summary>
+    public long ImagesDecoded => Interlocked.Read(ref _imagesDecoded);
 
     /// <summary>Parallel workers per call (default: processor count). Each takes a contiguous share of the files.
     /// ML.NET's cursor already reads rows on several threads; on 2 cores (1000 samples, 256→224, shared machine with
@@ -92,12 +127,17 @@ public sealed class ImagePreprocessor
     /// and ~215–260 per CPU-second.</summary>
     public int DegreeOfParallelism { get; init; } = Environment.ProcessorCount;
 
-    /// <summary>Preprocesses the files; never throws for a bad file. Holds all rows in memory (0.6 MB per 224×224
-    /// image), so callers pass batches, not whole data sets.</summary>
-    public PreprocessedBatch Preprocess(IReadOnlyList<string> paths)
+    /// <summary>Preprocesses the files for the first spec; never throws for a bad file. Holds all rows in memory
+    /// (0.6 MB per 224×224 image), so callers pass batches, not whole data sets.</summary>
+    public PreprocessedBatch Preprocess(IReadOnlyList<string> paths) => PreprocessAll(paths)[0];
+
+    /// <summary>
+    /// Decodes each file once and returns one batch per spec (in the order of <see cref="Specs"/>); a file that
+    /// cannot be used is skipped in every batch with the same reason. Never throws for a bad file.
+    /// </summary>
+    public IReadOnlyList<PreprocessedBatch> PreprocessAll(IReadOnlyList<string> paths)
     {
         ArgumentNullException.ThrowIfNull(paths);
-        int per = 3 * Spec.CropHeight * Spec.CropWidth;
         var reasons = new string?[paths.Count];
         var route = new Route[paths.Count];
         var sizes = new (int W, int H)[paths.Count];
@@ -105,7 +145,7 @@ public sealed class ImagePreprocessor
         int workers = Math.Clamp(Math.Min(DegreeOfParallelism, paths.Count / 4), 1, 64);
         var ranges = Split(paths.Count, workers);
         // Output slot i belongs to request position i; rows are compacted at the end.
-        var data = new float[(long)paths.Count * per];
+        var data = _recipes.Select(r => new float[(long)paths.Count * r.PerImage]).ToArray();
 
         Parallel.For(0, ranges.Count, new ParallelOptions { MaxDegreeOfParallelism = workers }, w =>
         {
@@ -141,11 +181,21 @@ public sealed class ImagePreprocessor
         for (int i = 0; i < paths.Count; i++)
         {
             if (reasons[i] is { } why) { skipped.Add((i, why)); continue; }
-            if (decoded.Count != i) Array.Copy(data, (long)i * per, data, (long)decoded.Count * per, per);
+            for (int r = 0; r < _recipes.Length; r++)
+            {
+                int per = _recipes[r].PerImage;
+                if (decoded.Count != i) Array.Copy(data[r], (long)i * per, data[r], (long)decoded.Count * per, per);
+            }
             decoded.Add(i);
         }
-        if (decoded.Count != paths.Count) Array.Resize(ref data, decoded.Count * per);
-        return new PreprocessedBatch(new FloatTensor([decoded.Count, 3, Spec.CropHeight, Spec.CropWidth], data), decoded, skipped);
+        var batches = new PreprocessedBatch[_recipes.Length];
+        for (int r = 0; r < _recipes.Length; r++)
+        {
+            var spec = _recipes[r].Spec;
+            if (decoded.Count != paths.Count) Array.Resize(ref data[r], decoded.Count * _recipes[r].PerImage);
+            batches[r] = new PreprocessedBatch(new FloatTensor([decoded.Count, 3, spec.CropHeight, spec.CropWidth], data[r]), decoded, skipped);
+        }
+        return batches;
     }
 
     private enum Route : byte { Skipped, Skia, ImageSharp }
@@ -215,7 +265,7 @@ public sealed class ImagePreprocessor
     /// the rows not yet copied are redone one file per cursor, so one bad file never costs the others. (The failing
     /// row cannot be told from the exception: ML.NET reads rows on several threads and was seen to throw for a
     /// later bad file before the first row was returned.)</summary>
-    private void RunSkia(IReadOnlyList<string> paths, Route[] route, (int W, int H)[] sizes, string?[] reasons, float[] data, int start, int end)
+    private void RunSkia(IReadOnlyList<string> paths, Route[] route, (int W, int H)[] sizes, string?[] reasons, float[][] data, int start, int end)
     {
         var pending = new List<int>();
         for (int i = start; i < end; i++) if (route[i] == Route.Skia) pending.Add(i);
@@ -239,7 +289,7 @@ public sealed class ImagePreprocessor
     }
 
     private void RunPathCursor(IReadOnlyList<string> paths, IReadOnlyList<int> positions, (int W, int H)[] sizes,
-        float[] data, bool[] copied, int start)
+        float[][] data, bool[] copied, int start)
     {
         var rows = positions.Select(p => new PathRow { ImagePath = paths[p], Position = p }).ToList();
         var view = _fromPath.Transform(_ml.Data.LoadFromEnumerable(rows));
@@ -256,6 +306,7 @@ public sealed class ImagePreprocessor
             getPosition(ref position);
             getImage(ref image);
             using (image) CopyOut(image, data, position, sizes[position]);
+            Interlocked.Increment(ref _imagesDecoded);
             copied[position - start] = true;
         }
     }
@@ -278,8 +329,9 @@ public sealed class ImagePreprocessor
         return e;
     }
 
-    /// <summary>Resizes, crops and normalises one decoded image into slot <paramref name="position"/>.</summary>
-    private void CopyOut(MLImage image, float[] data, int position, (int W, int H) header)
+    /// <summary>Resizes, crops and normalises one decoded image into slot <paramref name="position"/> of every
+    /// spec's tensor.</summary>
+    private void CopyOut(MLImage image, float[][] data, int position, (int W, int H) header)
     {
         if (image.Width != header.W || image.Height != header.H)
             throw new InvalidOperationException($"decoded {image.Width}x{image.Height}, header said {header.W}x{header.H}");
@@ -289,9 +341,13 @@ public sealed class ImagePreprocessor
             MLPixelFormat.Rgba32 => 0,
             var f => throw new InvalidOperationException($"unexpected pixel format {f}"),
         };
-        int per = 3 * Spec.CropHeight * Spec.CropWidth;
-        TriangleResampler.ResizeCropNormalize(image.Pixels, image.Width, image.Height, image.BitsPerPixel / 8, redOffset,
-            Spec, _scale, _bias, data.AsSpan(position * per, per));
+        for (int r = 0; r < _recipes.Length; r++)
+        {
+            var recipe = _recipes[r];
+            int per = recipe.PerImage;
+            TriangleResampler.ResizeCropNormalize(image.Pixels, image.Width, image.Height, image.BitsPerPixel / 8, redOffset,
+                recipe.Spec, recipe.Scale, recipe.Bias, data[r].AsSpan(position * per, per));
+        }
     }
 
     private sealed class PathRow

@@ -13,11 +13,34 @@ namespace VacCnn.Engine.Jobs;
 /// </summary>
 public sealed class EvaluationJobs(EvaluationService evaluation, IBackgroundJobClient jobs, ImageSetProvider images)
 {
-    /// <summary>Plans the run of every loaded model over the configured image set and queues their shards.</summary>
+    /// <summary>Plans the run of every loaded model over the configured image set and queues their shards, one job
+    /// per shard for all models together (each image is decoded once per pass, not once per model).</summary>
     [AutomaticRetry(Attempts = 0)]
     public void EvaluateAll()
     {
-        foreach (var model in evaluation.Models.Classifiers) EvaluateModel(model.Card.Id);
+        var failed = EvaluateModels(evaluation.Models.Classifiers.Select(m => m.Card.Id).ToList()).Where(p => p.Error != null).ToList();
+        if (failed.Count > 0)
+            throw new InvalidOperationException("not planned: " + string.Join(" | ", failed.Select(f => $"{f.ModelId}: {f.Error}")));
+    }
+
+    /// <summary>
+    /// Plans the runs of <paramref name="modelIds"/> over the configured image set and queues their unfinished
+    /// shards as shared passes. A model that cannot be planned is reported and does not stop the others.
+    /// </summary>
+    public IReadOnlyList<PlannedRun> EvaluateModels(IReadOnlyList<string> modelIds)
+    {
+        var set = images.Current();
+        var planned = new List<PlannedRun>();
+        foreach (string id in modelIds)
+        {
+            try { planned.Add(new PlannedRun(id, evaluation.PlanRun(id, set).RunId, null)); }
+            catch (Exception e) when (e is InvalidOperationException or KeyNotFoundException or IOException or ArgumentException)
+            {
+                planned.Add(new PlannedRun(id, null, e.Message));
+            }
+        }
+        QueueAndFinalize(planned.Where(p => p.RunId != null).Select(p => p.RunId!).ToList());
+        return planned;
     }
 
     /// <summary>Plans the run of one model over the configured image set and queues its unfinished shards.</summary>
@@ -29,35 +52,75 @@ public sealed class EvaluationJobs(EvaluationService evaluation, IBackgroundJobC
         return run.RunId;
     }
 
+    /// <summary>One shard of one run (kept for jobs queued before shared passes existed).</summary>
+    [AutomaticRetry(Attempts = 2, OnAttemptsExceeded = AttemptsExceededAction.Fail)]
+    public void RunShard(string runId, int shard) => RunShards([runId], shard);
+
     /// <summary>
-    /// Runs one shard; the job that completes the last shard assembles the run's results and chains the class
-    /// analytics (shards finish in any order, so the chain starts from whichever job finalises the run). Safe to run
-    /// twice at once (in one process or on two machines): the store's shard lease lets one run it, and when another
-    /// live worker holds the shard this job comes back after that worker's lease, in case the worker dies.
+    /// Runs shard <paramref name="shard"/> of several runs in one pass over its images; the job that completes a
+    /// run's last shard assembles its results and chains the class analytics (shards finish in any order, so the
+    /// chain starts from whichever job finalises the run). Safe to run twice at once (in one process or on two
+    /// machines): the store's shard lease lets one worker run each run's shard, and runs whose shard another live
+    /// worker holds come back as a job of their own after that worker's lease, in case the worker dies. When a
+    /// model fails, the others are committed and finalised before the job fails (a retry redoes only the failed one).
     /// </summary>
     [AutomaticRetry(Attempts = 2, OnAttemptsExceeded = AttemptsExceededAction.Fail)]
-    public void RunShard(string runId, int shard)
+    public void RunShards(string[] runIds, int shard)
     {
-        var claim = evaluation.RunShard(runId, shard);
-        if (claim.Result == ShardClaimResult.Busy)
+        IReadOnlyList<ShardClaim> claims;
+        try { claims = evaluation.RunShards(runIds, shard); }
+        finally
         {
-            var wait = (claim.BusyUntilUtc ?? DateTime.UtcNow) - DateTime.UtcNow + TimeSpan.FromSeconds(1);
-            jobs.Schedule<EvaluationJobs>(j => j.RunShard(runId, shard), wait > TimeSpan.Zero ? wait : TimeSpan.FromSeconds(1));
-            return;
+            foreach (string runId in runIds)
+                if (evaluation.TryFinalize(runId)) AnalyticsJobs.Queue(jobs, runId);
         }
-        if (evaluation.TryFinalize(runId)) AnalyticsJobs.Queue(jobs, runId);
+        var busy = runIds.Zip(claims).Where(x => x.Second.Result == ShardClaimResult.Busy).ToList();
+        if (busy.Count == 0) return;
+        var wait = (busy.Min(x => x.Second.BusyUntilUtc) ?? DateTime.UtcNow) - DateTime.UtcNow + TimeSpan.FromSeconds(1);
+        string[] again = busy.Select(x => x.First).ToArray();
+        jobs.Schedule<EvaluationJobs>(j => j.RunShards(again, shard), wait > TimeSpan.Zero ? wait : TimeSpan.FromSeconds(1));
     }
 
     /// <summary>Queues every shard of the run that is not done (or finalises a run whose shards are all done).</summary>
-    public int QueueRemaining(string runId)
+    public int QueueRemaining(string runId) => QueueAndFinalize([runId]);
+
+    private int QueueAndFinalize(IReadOnlyList<string> runIds)
     {
-        var pending = evaluation.Store.GetShards(runId).Where(s => s.State != RunStates.Done).ToList();
-        foreach (var shard in pending)
-            jobs.Enqueue<EvaluationJobs>(j => j.RunShard(runId, shard.Index));
-        if (pending.Count == 0 && evaluation.TryFinalize(runId)) AnalyticsJobs.Queue(jobs, runId);
-        return pending.Count;
+        var (queued, complete) = QueueShards(evaluation.Store, jobs, runIds);
+        foreach (string id in complete)
+            if (evaluation.TryFinalize(id)) AnalyticsJobs.Queue(jobs, id);
+        return queued;
+    }
+
+    /// <summary>
+    /// Queues the unfinished shards of <paramref name="runIds"/>: runs that share an image set and shard layout get
+    /// one job per shard index for all of them. Returns the number of run shards queued and the runs with no shard
+    /// left to do (to be finalised).
+    /// </summary>
+    public static (int Queued, IReadOnlyList<string> Complete) QueueShards(ResultStore store, IBackgroundJobClient jobs, IReadOnlyList<string> runIds)
+    {
+        int queued = 0;
+        var complete = new List<string>();
+        foreach (var group in store.GroupBySharedLayout(runIds))
+        {
+            var shards = group.ToDictionary(id => id, id => store.GetShards(id));
+            int count = shards[group[0]].Count;
+            for (int k = 0; k < count; k++)
+            {
+                string[] todo = group.Where(id => shards[id][k].State != RunStates.Done).ToArray();
+                if (todo.Length == 0) continue;
+                int index = k;
+                jobs.Enqueue<EvaluationJobs>(j => j.RunShards(todo, index));
+                queued += todo.Length;
+            }
+            complete.AddRange(group.Where(id => shards[id].All(s => s.State == RunStates.Done)));
+        }
+        return (queued, complete);
     }
 }
+
+/// <summary>What planning a model's run gave: its run id, or why it could not be planned.</summary>
+public sealed record PlannedRun(string ModelId, string? RunId, string? Error);
 
 /// <summary>The configured image set, reopened when its folder changes (fingerprint by file list and times).</summary>
 public sealed class ImageSetProvider(string root, ImageNetClasses classes)

@@ -10,19 +10,18 @@ namespace VacCnn.Engine.Jobs;
 /// </summary>
 public sealed class RunRecovery(ResultStore store, IBackgroundJobClient jobs, IRecurringJobManager recurring, Action<string>? log = null)
 {
-    /// <summary>Queues what is unfinished; returns the number of shards queued.</summary>
+    /// <summary>Queues what is unfinished, runs over the same images together (one pass per shard for all of
+    /// them); returns the number of run shards queued.</summary>
     public int Recover()
     {
-        int queued = 0;
-        foreach (var run in store.UnfinishedRuns())
+        var runs = store.UnfinishedRuns();
+        foreach (var run in runs)
         {
-            var pending = store.GetShards(run.RunId).Where(s => s.State != RunStates.Done).ToList();
-            foreach (var shard in pending)
-                jobs.Enqueue<EvaluationJobs>(j => j.RunShard(run.RunId, shard.Index));
-            if (pending.Count == 0) jobs.Enqueue<EvaluationJobs>(j => j.QueueRemaining(run.RunId));
-            queued += pending.Count;
-            log?.Invoke($"resuming run {run.RunId} ({run.ModelId}): {pending.Count} of {run.ShardCount} shards to do");
+            int left = store.GetShards(run.RunId).Count(s => s.State != RunStates.Done);
+            log?.Invoke($"resuming run {run.RunId} ({run.ModelId}): {left} of {run.ShardCount} shards to do");
         }
+        var (queued, complete) = EvaluationJobs.QueueShards(store, jobs, runs.Select(r => r.RunId).ToList());
+        foreach (string id in complete) jobs.Enqueue<EvaluationJobs>(j => j.QueueRemaining(id));
         foreach (var s in store.ListSchedules()) Register(recurring, s);
         return queued;
     }

@@ -293,6 +293,25 @@ public sealed class ResultStore
     }
 
     /// <summary>
+    /// Splits runs into groups that can share passes over the images (<see cref="Evaluation.EvaluationService.RunShards"/>): same image set (root and fingerprint) and same shard
+    /// boundaries. Order within a group follows the input.
+    /// </summary>
+    public IReadOnlyList<IReadOnlyList<string>> GroupBySharedLayout(IReadOnlyList<string> runIds)
+    {
+        var groups = new Dictionary<string, List<string>>(StringComparer.Ordinal);
+        var order = new List<string>();
+        foreach (var id in runIds.Distinct(StringComparer.Ordinal))
+        {
+            var run = GetRun(id) ?? throw new KeyNotFoundException($"no run '{id}'");
+            var shards = GetShards(id);
+            string key = $"{run.ImagesRoot}|{run.ImageSetFingerprint}|{string.Join(",", shards.Select(s => $"{s.Start}+{s.Count}"))}";
+            if (!groups.TryGetValue(key, out var list)) { groups[key] = list = []; order.Add(key); }
+            list.Add(id);
+        }
+        return order.Select(k => (IReadOnlyList<string>)groups[k]).ToList();
+    }
+
+    /// <summary>
     /// Takes the lease on a shard for <paramref name="lease"/>, unless it is committed (<see cref="ShardClaimResult.Done"/>)
     /// or a live worker holds an unexpired lease (<see cref="ShardClaimResult.Busy"/>). A lease whose holder is known
     /// to be dead (<see cref="ShardOwner.IsGone"/>) or has run out is taken over. The take-over is a compare-and-set on

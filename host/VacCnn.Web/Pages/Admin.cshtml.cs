@@ -60,19 +60,16 @@ public sealed class AdminModel(VacCnnQueries queries, EvaluationJobs jobs, Resul
         var queued = new List<string>();
         var done = new List<string>();
         var failed = new List<string>();
-        // Per model, so that one model that cannot be planned does not stop the others.
-        foreach (string id in ids)
+        // All models in one go: their shards share passes over the images (one decode per image for all models).
+        // A model that cannot be planned is reported and does not stop the others.
+        foreach (var p in jobs.EvaluateModels(ids))
         {
-            try
+            if (p.RunId == null)
             {
-                string runId = jobs.EvaluateModel(id);
-                (store.GetRun(runId)?.State == RunStates.Done ? done : queued).Add(id);
+                logger.LogWarning("cannot queue the evaluation of {Model}: {Error}", p.ModelId, p.Error);
+                failed.Add($"{p.ModelId}: {p.Error}");
             }
-            catch (Exception e)
-            {
-                logger.LogWarning(e, "cannot queue the evaluation of {Model}", id);
-                failed.Add($"{id}: {e.Message}");
-            }
+            else (store.GetRun(p.RunId)?.State == RunStates.Done ? done : queued).Add(p.ModelId);
         }
         Message = $"Queued {queued.Count} model(s)" + (done.Count > 0 ? $"; {done.Count} already evaluated on this image set" : "") + ".";
         if (failed.Count > 0) ActionError = "Not queued: " + string.Join(" | ", failed);
