@@ -1,7 +1,7 @@
 namespace VacCnn.Bench;
 
 /// <summary>Command-line options of the benchmark.</summary>
-internal sealed record BenchOptions(string Shared, int ImageCount, bool Torch, HashSet<string> Sections, string TorchCache, bool Quick = false)
+internal sealed record BenchOptions(string Shared, int ImageCount, bool Torch, HashSet<string> Sections, string TorchCache, bool Quick = false, int ScaleImages = 50_000)
 {
     public string Models => Path.Combine(Shared, "models");
     public string Samples => Path.Combine(Shared, "imagenet-samples");
@@ -10,7 +10,7 @@ internal sealed record BenchOptions(string Shared, int ImageCount, bool Torch, H
     public static BenchOptions Parse(string[] args)
     {
         string shared = FindShared();
-        int count = 200;
+        int count = 200, scale = 50_000;
         bool torch = true, quick = false;
         var sections = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
         string cache = Path.Combine(Path.GetTempPath(), "vaccnn-torchvision-cache");
@@ -23,13 +23,14 @@ internal sealed record BenchOptions(string Shared, int ImageCount, bool Torch, H
                 case "--no-torch": torch = false; break;
                 case "--section": sections.Add(args[++i]); break;
                 case "--torch-cache": cache = args[++i]; break;
+                case "--scale-images": scale = int.Parse(args[++i], System.Globalization.CultureInfo.InvariantCulture); break;
                 case "--quick": quick = true; break; // tiny sizes: checks that a section runs, figures meaningless
                 default: throw new ArgumentException($"unknown option {args[i]}");
             }
         }
         if (sections.Count == 0) sections.Add("evaluation");
-        if (sections.Remove("all")) sections.UnionWith(["evaluation", "analytics", "explain", "tsne"]);
-        return new BenchOptions(Path.GetFullPath(shared), count, torch, sections, cache, quick);
+        if (sections.Remove("all")) sections.UnionWith(["evaluation", "passes", "analytics", "explain", "tsne"]);
+        return new BenchOptions(Path.GetFullPath(shared), count, torch, sections, cache, quick, scale);
     }
 
     private static string FindShared() => RepoRoot() is { } root ? Path.Combine(root, "..", "shared", "data") : "../shared/data";

@@ -1,3 +1,4 @@
+using System.Numerics.Tensors;
 using VacCnn.Contracts;
 
 namespace VacCnn.Engine.Evaluation;
@@ -46,24 +47,33 @@ internal static class TriangleResampler
         int firstRow = rows.Start[0], lastRow = rows.Start[ch - 1] + rows.Count[ch - 1];
         var horizontal = new float[(lastRow - firstRow) * 3 * cw]; // [sourceRow][channel][x]
         int stride = width * bytesPerPixel;
+        int o0 = channelOffset[0], o1 = channelOffset[1], o2 = channelOffset[2];
         for (int sy = firstRow; sy < lastRow; sy++)
         {
             var src = pixels.Slice(sy * stride, stride);
             var dstRow = horizontal.AsSpan((sy - firstRow) * 3 * cw, 3 * cw);
             for (int x = 0; x < cw; x++)
             {
+                // All three channels per tap: each source pixel is read once (same order of sums as per channel).
                 int start = columns.Start[x], count = columns.Count[x], w0 = columns.Offset[x];
-                for (int c = 0; c < 3; c++)
+                float s0 = 0, s1 = 0, s2 = 0;
+                int o = start * bytesPerPixel;
+                for (int k = 0; k < count; k++, o += bytesPerPixel)
                 {
-                    float sum = 0;
-                    int o = start * bytesPerPixel + channelOffset[c];
-                    for (int k = 0; k < count; k++, o += bytesPerPixel) sum += columns.W[w0 + k] * src[o];
-                    dstRow[c * cw + x] = sum;
+                    float w = columns.W[w0 + k];
+                    s0 += w * src[o + o0];
+                    s1 += w * src[o + o1];
+                    s2 += w * src[o + o2];
                 }
+                dstRow[x] = s0;
+                dstRow[cw + x] = s1;
+                dstRow[2 * cw + x] = s2;
             }
         }
 
-        // Vertical pass, then normalisation.
+        // Vertical pass, then normalisation, vectorised over the row. Multiply and add stay separate operations
+        // (no fused multiply-add): the tensors are bit for bit those of the scalar loops they replace.
+        Span<float> product = cw <= 1024 ? stackalloc float[cw] : new float[cw];
         for (int y = 0; y < ch; y++)
         {
             int start = rows.Start[y] - firstRow, count = rows.Count[y], w0 = rows.Offset[y];
@@ -73,11 +83,11 @@ internal static class TriangleResampler
                 dst.Clear();
                 for (int k = 0; k < count; k++)
                 {
-                    float w = rows.W[w0 + k];
-                    var src = horizontal.AsSpan(((start + k) * 3 + c) * cw, cw);
-                    for (int x = 0; x < cw; x++) dst[x] += w * src[x];
+                    TensorPrimitives.Multiply(horizontal.AsSpan(((start + k) * 3 + c) * cw, cw), rows.W[w0 + k], product);
+                    TensorPrimitives.Add(dst, product, dst);
                 }
-                for (int x = 0; x < cw; x++) dst[x] = dst[x] * scale[c] + bias[c];
+                TensorPrimitives.Multiply(dst, scale[c], dst);
+                TensorPrimitives.Add(dst, bias[c], dst);
             }
         }
     }
