@@ -9,6 +9,7 @@ using VacCnn.Engine.Evaluation;
 using VacCnn.Engine.Plugins;
 using VacCnn.Engine.Store;
 using VacCnn.Models.Onnx;
+using VacCnn.TestSupport;
 using static VacCnn.Bench.Table;
 
 namespace VacCnn.Bench;
@@ -116,7 +117,7 @@ internal sealed class EvaluationBenchmark(BenchOptions o)
         string data = Path.Combine(Path.GetTempPath(), $"vaccnn-bench-data-{Guid.NewGuid():N}");
         try
         {
-            var registry = ModelRegistry.FromResults(Path.GetDirectoryName(model.Location)!, [model with { Classifier = new NonDisposing(model.Classifier!) }]);
+            var registry = ModelRegistry.FromResults(Path.GetDirectoryName(model.Location)!, [model with { Classifier = new BorrowedClassifier(model.Classifier!) }]);
             var service = new EvaluationService(registry, new ResultStore(data), classes, shardSize: 100, batchSize: batch);
             var sw = Stopwatch.StartNew();
             var summary = service.Evaluate(model.Id, set);
@@ -157,15 +158,6 @@ internal sealed class EvaluationBenchmark(BenchOptions o)
     }
 
     private sealed class ImageRow { public string Path { get; set; } = ""; }
-
-    /// <summary>Lets the benchmark reuse one loaded classifier in a short-lived registry.</summary>
-    private sealed class NonDisposing(IClassifier inner) : IClassifier
-    {
-        public ModelCard Card => inner.Card;
-        public IExplainableClassifier? Explainable => inner.Explainable;
-        public FloatTensor PredictProbabilities(FloatTensor images) => inner.PredictProbabilities(images);
-        public void Dispose() { }
-    }
 
     private static bool TorchAvailable()
     {

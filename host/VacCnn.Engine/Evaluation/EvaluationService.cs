@@ -344,24 +344,20 @@ public sealed class EvaluationService
     {
         ArgumentNullException.ThrowIfNull(modelIds);
         var runs = modelIds.Select(id => PlanRun(id, images)).ToList();
-        foreach (var group in _store.GroupBySharedLayout(runs.Select(r => r.RunId).ToList()))
+        foreach (var (shard, runIds) in _store.PlanSharedPasses(runs.Select(r => r.RunId).ToList()).Passes)
         {
-            var layout = _store.GetShards(group[0]);
-            for (int shard = 0; shard < layout.Count; shard++)
+            var todo = runIds.ToList();
+            while (todo.Count > 0)
             {
-                var todo = group.Where(id => _store.GetShards(id)[shard].State != RunStates.Done).ToList();
-                while (todo.Count > 0)
-                {
-                    var claims = RunShards(todo, shard, cancellationToken);
-                    var busy = todo.Zip(claims).Where(x => x.Second.Result == ShardClaimResult.Busy).ToList();
-                    todo = busy.Select(x => x.First).ToList();
-                    // Another live process holds some of these shards: wait for it to commit or for its lease to run out.
-                    if (todo.Count > 0)
-                        Task.Delay(Clamp(busy.Min(x => x.Second.BusyUntilUtc!.Value) - DateTime.UtcNow, TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(2)),
-                            cancellationToken).GetAwaiter().GetResult();
-                }
-                foreach (var id in group) progress?.Invoke(_store.GetProgress(id));
+                var claims = RunShards(todo, shard, cancellationToken);
+                var busy = todo.Zip(claims).Where(x => x.Second.Result == ShardClaimResult.Busy).ToList();
+                todo = busy.Select(x => x.First).ToList();
+                // Another live process holds some of these shards: wait for it to commit or for its lease to run out.
+                if (todo.Count > 0)
+                    Task.Delay(Clamp(busy.Min(x => x.Second.BusyUntilUtc!.Value) - DateTime.UtcNow, TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(2)),
+                        cancellationToken).GetAwaiter().GetResult();
             }
+            foreach (var id in runIds) progress?.Invoke(_store.GetProgress(id));
         }
         foreach (var run in runs)
         {

@@ -99,23 +99,10 @@ public sealed class EvaluationJobs(EvaluationService evaluation, IBackgroundJobC
     /// </summary>
     public static (int Queued, IReadOnlyList<string> Complete) QueueShards(ResultStore store, IBackgroundJobClient jobs, IReadOnlyList<string> runIds)
     {
-        int queued = 0;
-        var complete = new List<string>();
-        foreach (var group in store.GroupBySharedLayout(runIds))
-        {
-            var shards = group.ToDictionary(id => id, id => store.GetShards(id));
-            int count = shards[group[0]].Count;
-            for (int k = 0; k < count; k++)
-            {
-                string[] todo = group.Where(id => shards[id][k].State != RunStates.Done).ToArray();
-                if (todo.Length == 0) continue;
-                int index = k;
-                jobs.Enqueue<EvaluationJobs>(j => j.RunShards(todo, index));
-                queued += todo.Length;
-            }
-            complete.AddRange(group.Where(id => shards[id].All(s => s.State == RunStates.Done)));
-        }
-        return (queued, complete);
+        var plan = store.PlanSharedPasses(runIds);
+        foreach (var (shard, todo) in plan.Passes)
+            jobs.Enqueue<EvaluationJobs>(j => j.RunShards(todo, shard));
+        return (plan.Passes.Sum(p => p.RunIds.Length), plan.Complete);
     }
 }
 

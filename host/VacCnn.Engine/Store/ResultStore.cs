@@ -293,12 +293,14 @@ public sealed class ResultStore
     }
 
     /// <summary>
-    /// Splits runs into groups that can share passes over the images (<see cref="Evaluation.EvaluationService.RunShards"/>): same image set (root and fingerprint) and same shard
-    /// boundaries. Order within a group follows the input.
+    /// The passes still to run for <paramref name="runIds"/>: runs over the same image set (root and fingerprint) with
+    /// the same shard boundaries share one pass per shard index (<see cref="Evaluation.EvaluationService.RunShards"/>),
+    /// listing the runs whose shard is not done, in input order. Runs with no shard left are in
+    /// <see cref="SharedPasses.Complete"/>. Each run's shards are read once.
     /// </summary>
-    public IReadOnlyList<IReadOnlyList<string>> GroupBySharedLayout(IReadOnlyList<string> runIds)
+    public SharedPasses PlanSharedPasses(IReadOnlyList<string> runIds)
     {
-        var groups = new Dictionary<string, List<string>>(StringComparer.Ordinal);
+        var groups = new Dictionary<string, List<(string Id, IReadOnlyList<ShardInfo> Shards)>>(StringComparer.Ordinal);
         var order = new List<string>();
         foreach (var id in runIds.Distinct(StringComparer.Ordinal))
         {
@@ -306,9 +308,20 @@ public sealed class ResultStore
             var shards = GetShards(id);
             string key = $"{run.ImagesRoot}|{run.ImageSetFingerprint}|{string.Join(",", shards.Select(s => $"{s.Start}+{s.Count}"))}";
             if (!groups.TryGetValue(key, out var list)) { groups[key] = list = []; order.Add(key); }
-            list.Add(id);
+            list.Add((id, shards));
         }
-        return order.Select(k => (IReadOnlyList<string>)groups[k]).ToList();
+        var passes = new List<(int, string[])>();
+        var complete = new List<string>();
+        foreach (var group in order.Select(k => groups[k]))
+        {
+            for (int k = 0; k < group[0].Shards.Count; k++)
+            {
+                string[] todo = group.Where(r => r.Shards[k].State != RunStates.Done).Select(r => r.Id).ToArray();
+                if (todo.Length > 0) passes.Add((k, todo));
+            }
+            complete.AddRange(group.Where(r => r.Shards.All(s => s.State == RunStates.Done)).Select(r => r.Id));
+        }
+        return new SharedPasses(passes, complete);
     }
 
     /// <summary>

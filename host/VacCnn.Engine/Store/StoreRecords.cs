@@ -82,3 +82,7 @@ public sealed record EvaluationSummary(
 
 /// <summary>A recurring evaluation schedule.</summary>
 public sealed record ScheduleInfo(string Id, string Cron, string? ModelId, DateTime CreatedUtc);
+
+/// <summary>What <see cref="ResultStore.PlanSharedPasses"/> found: the passes to run (a shard index and the runs that
+/// still need it) and the runs with nothing left to do.</summary>
+public sealed record SharedPasses(IReadOnlyList<(int Shard, string[] RunIds)> Passes, IReadOnlyList<string> Complete);

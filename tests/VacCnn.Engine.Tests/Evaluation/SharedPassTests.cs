@@ -88,7 +88,7 @@ public class SharedPassTests
         using var data = new TempDir();
         using var e = EvaluationTests.CreateEngine(data.Path, shardSize: ShardSize, batchSize: 8);
         var results = e.Models.Results.Where(r => Models.Contains(r.Id))
-            .Select(r => r.Id == Models[1] ? r with { Classifier = new Throwing(r.Classifier!) } : r with { Classifier = new Borrowed(r.Classifier!) })
+            .Select(r => r.Id == Models[1] ? r with { Classifier = new Throwing(r.Classifier!) } : r with { Classifier = new BorrowedClassifier(r.Classifier!) })
             .ToList();
         using var registry = ModelRegistry.FromResults(e.Models.ModelsRoot, results);
         var service = new EvaluationService(registry, e.Store, e.Classes, ShardSize, 8);
@@ -112,15 +112,6 @@ public class SharedPassTests
         public ModelCard Card => inner.Card;
         public IExplainableClassifier? Explainable => null;
         public FloatTensor PredictProbabilities(FloatTensor images) => throw new InvalidOperationException("plugin failure in inference");
-        public void Dispose() { }
-    }
-
-    /// <summary>The engine's model, lent to a second registry that must not dispose it.</summary>
-    private sealed class Borrowed(IClassifier inner) : IClassifier
-    {
-        public ModelCard Card => inner.Card;
-        public IExplainableClassifier? Explainable => inner.Explainable;
-        public FloatTensor PredictProbabilities(FloatTensor images) => inner.PredictProbabilities(images);
         public void Dispose() { }
     }
 }
