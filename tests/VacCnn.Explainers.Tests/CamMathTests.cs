@@ -193,4 +193,91 @@ public sealed class CamMathTests
         var all = new ScoreCam().Explain(m, x, Request(2), CancellationToken.None);
         Assert.NotEqual(all.Values, map.Values);
     }
+
+    /// <summary>The final map from a layer-resolution map written with plain loops: ReLU, upsample, min-max.</summary>
+    private static double[] FinishLayerMap(LinearToyModel m, double[] layerMap)
+    {
+        var cam = layerMap.Select(v => (float)Math.Max(0, v)).ToArray();
+        Assert.True(cam.Max() > 0, "the reference map is all zero: the test would not check anything");
+        return Reference.MinMax(Reference.Upsample(cam, m.Lh, m.Lh, m.Size, m.Size));
+    }
+
+    [Theory]
+    [InlineData("hirescam", 0)]
+    [InlineData("hirescam", 2)]
+    [InlineData("layercam", 1)]
+    [InlineData("layercam", 3)]
+    [InlineData("xgradcam", 0)]
+    [InlineData("xgradcam", 3)]
+    public void Per_position_CAM_variants_equal_direct_loops(string id, int cls)
+    {
+        var m = new LinearToyModel();
+        var x = m.RandomImage(31);
+        var a = m.Layer(x.Data);
+        var g = m.LayerGradientFor(cls);
+        int lhw = m.Lh * m.Lh;
+        var cam = new double[lhw];
+        for (int k = 0; k < m.K; k++)
+        {
+            double sumA = 0, sumAg = 0;
+            for (int i = 0; i < lhw; i++) { sumA += a[k * lhw + i]; sumAg += a[k * lhw + i] * g[k * lhw + i]; }
+            for (int i = 0; i < lhw; i++)
+            {
+                double ai = a[k * lhw + i], gi = g[k * lhw + i];
+                cam[i] += id switch
+                {
+                    "hirescam" => gi * ai,                    // Draelos & Carin: element-wise gradient × activation
+                    "layercam" => Math.Max(gi, 0) * ai,       // Jiang et al.: positive gradient as the weight
+                    _ => (sumA == 0 ? 0 : sumAg / sumA) * ai, // Fu et al.: activation-weighted mean gradient
+                };
+            }
+        }
+        var map = ExplainerContractTests.Create(id).Explain(m, x, Request(cls), CancellationToken.None);
+        AssertClose(FinishLayerMap(m, cam), map);
+        Assert.Equal(cls, map.ClassIndex);
+    }
+
+    [Fact]
+    public void HiResCam_differs_from_GradCam_where_gradients_vary_over_positions()
+    {
+        // On the toy model dS/dA[k,i] ∝ S[k,i] varies with i, so averaging the gradient first (Grad-CAM) must differ.
+        var m = new LinearToyModel();
+        var x = m.RandomImage(32);
+        var a = new GradCam().Explain(m, x, Request(0), CancellationToken.None).Values;
+        var b = new HiResCam().Explain(m, x, Request(0), CancellationToken.None).Values;
+        Assert.True(a.Zip(b, (p, q) => Math.Abs(p - q)).Max() > 0.05);
+    }
+
+    /// <summary>
+    /// Eigen-CAM on activations built by hand as A[k, i] = μ_k + c_k·m_i (c_k &gt; 0): centred per channel they are the
+    /// rank-one matrix (m_i − m̄)·c_k, whose first principal component projects to m − m̄, oriented with the total
+    /// activation (Σ_k c_k &gt; 0). So the map must be ReLU(m − m̄), min-max normalised. Both branches: fewer channels
+    /// than positions (K×K eigenproblem) and more (positions × positions).
+    /// </summary>
+    [Theory]
+    [InlineData(5, 49)]
+    [InlineData(300, 16)]
+    public void EigenCam_of_a_rank_one_layer_is_its_centred_spatial_pattern(int channels, int positions)
+    {
+        var rng = new Random(channels);
+        var m = Enumerable.Range(0, positions).Select(_ => rng.NextDouble() * 4 - 2).ToArray();
+        var a = new float[channels * positions];
+        for (int k = 0; k < channels; k++)
+        {
+            double mu = rng.NextDouble() * 3, c = 0.5 + rng.NextDouble();
+            for (int i = 0; i < positions; i++) a[k * positions + i] = (float)(mu + c * m[i]);
+        }
+        double mean = m.Average();
+        var expected = Reference.MinMax(m.Select(v => Math.Max(v - mean, 0)).ToArray());
+        var actual = Normalised(EigenCam.FirstComponentMap(a, channels, positions));
+        double worst = expected.Zip(actual, (e, v) => Math.Abs(e - v)).Max();
+        Assert.True(worst < 1e-4, $"max |difference| {worst}");
+    }
+
+    private static float[] Normalised(float[] map)
+    {
+        float lo = map.Min(), hi = map.Max();
+        Assert.True(hi > lo, "constant map");
+        return map.Select(v => (v - lo) / (hi - lo)).ToArray();
+    }
 }

@@ -7,7 +7,7 @@ namespace VacCnn.Explainers.Tests;
 /// <summary>What every explainer promises: map shape and range, class and probability, errors, settings, seeds.</summary>
 public sealed class ExplainerContractTests
 {
-    public static TheoryData<string> Ids => new() { "gradcam", "gradcampp", "smoothgradcampp", "scorecam", "bbmp" };
+    public static TheoryData<string> Ids => new() { "gradcam", "gradcampp", "smoothgradcampp", "scorecam", "bbmp", "hirescam", "xgradcam", "layercam", "eigencam" };
 
     public static IExplainer Create(string id) => id switch
     {
@@ -16,6 +16,10 @@ public sealed class ExplainerContractTests
         "smoothgradcampp" => new SmoothGradCamPlusPlus(),
         "scorecam" => new ScoreCam(),
         "bbmp" => new MeaningfulPerturbation(),
+        "hirescam" => new HiResCam(),
+        "xgradcam" => new XGradCam(),
+        "layercam" => new LayerCam(),
+        "eigencam" => new EigenCam(),
         _ => throw new ArgumentException(id),
     };
 

@@ -7,7 +7,7 @@ namespace VacCnn.Explainers.Tests;
 public sealed class PluginDiscoveryTests
 {
     [Fact]
-    public void The_host_discovers_all_five_explainers()
+    public void The_host_discovers_every_bundled_explainer()
     {
         using var dir = new TempDir("vaccnn-explainer-plugins");
         foreach (var name in new[] { "VacCnn.Explainers.Cam", "VacCnn.Explainers.Perturbation" })
@@ -20,7 +20,7 @@ public sealed class PluginDiscoveryTests
             Assert.False(File.Exists(dir.Combine(name, "VacCnn.Contracts.dll")));
         }
         using var catalog = PluginCatalog.Load(dir.Path);
-        Assert.Equal(["bbmp", "gradcam", "gradcampp", "scorecam", "smoothgradcampp"], catalog.Explainers.Select(e => e.Id).Order().ToArray());
+        Assert.Equal(["bbmp", "eigencam", "gradcam", "gradcampp", "hirescam", "layercam", "scorecam", "smoothgradcampp", "xgradcam"], catalog.Explainers.Select(e => e.Id).Order().ToArray());
         // A host-side type check: the explainer instances come from another load context but implement the host's IExplainer.
         Assert.All(catalog.Explainers, e => Assert.NotEqual(typeof(VacCnn.Explainers.Cam.GradCam).Assembly, e.GetType().Assembly));
     }

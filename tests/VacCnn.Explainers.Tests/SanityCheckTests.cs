@@ -75,7 +75,7 @@ public sealed class SanityCheckTests(RealModelsFixture real, ITestOutputHelper o
         output.WriteLine($"{id} ({string.Join(", ", settings.Select(s => $"{s.Key}={s.Value}"))}): Spearman over {real.Images.Count} images: " +
                          $"trained vs randomised {meanRandom:F3} (min {vsRandom.Min():F3}, max {vsRandom.Max():F3}); " +
                          $"two runs of the trained model {meanRerun:F3} (min {rerun.Min():F3}); {timer.Elapsed.TotalSeconds:F0} s");
-        if (id is "gradcam" or "gradcampp" or "scorecam") Assert.Equal(1.0, meanRerun, 6);
+        if (id is not ("smoothgradcampp" or "bbmp")) Assert.Equal(1.0, meanRerun, 6);
         // Measured: BBMP (100 iterations) reruns 0.69, Smooth Grad-CAM++ 0.99; randomised 0.01–0.27.
         Assert.True(meanRerun > 0.5, $"{id}: two runs of the trained model agree only {meanRerun:F3}");
         Assert.True(meanRandom < 0.5, $"{id}: trained vs randomised maps still correlate {meanRandom:F3}");

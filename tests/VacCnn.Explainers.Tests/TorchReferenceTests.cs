@@ -49,7 +49,8 @@ public sealed class TorchReferenceTheoryAttribute : TheoryAttribute
 /// (tests/reference/torch_reference.py). For each torchvision architecture with fixed random weights (seed 0), the
 /// script exports ONNX with tools/export_torchvision.py into a temporary folder (deleted after the case: vgg16 is
 /// 553 MB) and computes in float64, on the same real image: logits, the activations A of the paper's target module and
-/// dS/dA, dS/dx (S = logit of the predicted class), and the Grad-CAM and Grad-CAM++ maps. Module and tensor names
+/// dS/dA, dS/dx (S = logit of the predicted class), and the Grad-CAM, Grad-CAM++, HiResCAM, XGrad-CAM, LayerCAM
+/// and Eigen-CAM maps (Eigen-CAM by SVD there, by a symmetric eigendecomposition here). Module and tensor names
 /// agree by construction: the exporter captures the module's output with a forward hook and exports it as a graph
 /// output named after the module path (then drops that output), so the ONNX tensor of `features.norm5` is called
 /// `features.norm5` — and the plugin's default layer (the manifest's targetLayer) must be that tensor.
@@ -110,7 +111,11 @@ public sealed class TorchReferenceTests(ITestOutputHelper output)
         var (inputError, flipped) = RelativeL2BesideTieFlips(r.InputGradient!, Read("input_gradient"), Read("tie_affected"));
         errors["input gradient"] = inputError;
         var request = new ExplanationRequest(cls, layer, 0, new Dictionary<string, double>());
-        foreach (var (id, explainer) in new (string, IExplainer)[] { ("gradcam", new GradCam()), ("gradcampp", new GradCamPlusPlus()) })
+        foreach (var (id, explainer) in new (string, IExplainer)[]
+                 {
+                     ("gradcam", new GradCam()), ("gradcampp", new GradCamPlusPlus()), ("hirescam", new HiResCam()),
+                     ("xgradcam", new XGradCam()), ("layercam", new LayerCam()), ("eigencam", new EigenCam()),
+                 })
         {
             var map = explainer.Explain(model, x, request, CancellationToken.None);
             var expected = Read(id);

@@ -8,9 +8,9 @@
    module (e.g. `layer4`, `features.norm5`), so module name == tensor name: no guessing of mapped names.
 2. Builds the same model again with the same seed and computes, in float64 with autograd, on the same input:
    logits, the target module's output A (captured by a forward hook), dS/dA and dS/dx for S = logit of the class
-   (the predicted one unless --class), and the Grad-CAM and Grad-CAM++ maps (bilinear upsampling to the input,
+   (the predicted one unless --class), and the Grad-CAM, Grad-CAM++, HiResCAM, XGrad-CAM, LayerCAM and Eigen-CAM maps (bilinear upsampling to the input,
    align_corners=False, min-max normalised, as torchvision / OpenCV resize and the paper's code do).
-3. Writes DIR/ARCH/reference/{input,logits,activations,layer_gradient,input_gradient,gradcam,gradcampp}.npy
+3. Writes DIR/ARCH/reference/{input,logits,activations,layer_gradient,input_gradient,<method>}.npy
    (float32, C order) and reference.json (arch, layer, class, shapes, versions).
 4. tie_affected.npy: 1 for the input elements whose gradient depends on which value wins a MaxPool window that holds
    two values within a relative 1e-5 of each other (float32 rounding may pick either: both are valid subgradients).
@@ -20,7 +20,8 @@ float32 first so both sides see exactly the same numbers; without --image, seede
 Grad-CAM++ follows the paper's code (the exp(score) closed form of Chattopadhay et al. as in the SmoothGradCAMplusplus
 PyTorch code): alpha = g^2 / (2 g^2 + sum_hw A g^3) (0 where the denominator is 0), w = sum_hw alpha * relu(g);
 the positive factor exp(S) cancels in the min-max normalisation, and the code's 1e-7 added to the denominator is
-left out (it is not scale-free: at small gradients it would dominate g^2).
+left out (it is not scale-free: at small gradients it would dominate g^2); XGrad-CAM's 1e-7 likewise.
+HiResCAM, XGrad-CAM, LayerCAM and Eigen-CAM follow pytorch-grad-cam's definitions (written here from the papers).
 """
 import argparse
 import json
@@ -62,6 +63,33 @@ def grad_cam_pp(a, g):
     alpha = torch.where(denom != 0, g2 / torch.where(denom != 0, denom, torch.ones_like(denom)), torch.zeros_like(g2))
     w = (alpha * F.relu(g)).sum(dim=(2, 3), keepdim=True)
     return F.relu((w * a).sum(1, keepdim=True))
+
+
+def hires_cam(a, g):
+    return F.relu((g * a).sum(1, keepdim=True))
+
+
+def xgrad_cam(a, g):
+    s = a.sum(dim=(2, 3), keepdim=True)
+    w = torch.where(s != 0, (g * a).sum(dim=(2, 3), keepdim=True) / torch.where(s != 0, s, torch.ones_like(s)), torch.zeros_like(s))
+    return F.relu((w * a).sum(1, keepdim=True))
+
+
+def layer_cam(a, g):
+    return F.relu((F.relu(g) * a).sum(1, keepdim=True))
+
+
+def eigen_cam(a):
+    """pytorch-grad-cam's get_2d_projection (centre per channel, SVD, project on the first right singular vector),
+    with the sign fixed so that the projection correlates positively with the total activation per position."""
+    k = a.shape[1]
+    x = a[0].reshape(k, -1).T
+    x = x - x.mean(dim=0)
+    _, _, vt = torch.linalg.svd(x, full_matrices=False)
+    p = x @ vt[0]
+    if (p * a[0].sum(0).reshape(-1)).sum() < 0:
+        p = -p
+    return F.relu(p.reshape(1, 1, *a.shape[2:]))
 
 
 def finish(cam, size):
@@ -147,7 +175,9 @@ def main():
     logits[0, cls].backward()
     act, g = captured["a"].detach(), captured["a"].grad.detach()
     size = tuple(x.shape[2:])
-    maps = {"gradcam": finish(grad_cam(act, g), size), "gradcampp": finish(grad_cam_pp(act, g), size)}
+    maps = {"gradcam": finish(grad_cam(act, g), size), "gradcampp": finish(grad_cam_pp(act, g), size),
+            "hirescam": finish(hires_cam(act, g), size), "xgradcam": finish(xgrad_cam(act, g), size),
+            "layercam": finish(layer_cam(act, g), size), "eigencam": finish(eigen_cam(act), size)}
 
     ref = os.path.join(a.out, a.arch, "reference")
     os.makedirs(ref, exist_ok=True)

@@ -56,6 +56,50 @@ internal static class CamMath
         return w;
     }
 
+    /// <summary>HiResCAM: ReLU(Σ_k g_k ⊙ A_k), the element-wise product summed over channels (no spatial averaging).</summary>
+    public static float[] HiResCamMap(ReadOnlySpan<float> a, ReadOnlySpan<float> g, int k, int hw) =>
+        GatedSumRelu(a, g, k, hw, positiveGradientOnly: false);
+
+    /// <summary>LayerCAM: ReLU(Σ_k ReLU(g_k) ⊙ A_k), each position weighted by its own positive gradient.</summary>
+    public static float[] LayerCamMap(ReadOnlySpan<float> a, ReadOnlySpan<float> g, int k, int hw) =>
+        GatedSumRelu(a, g, k, hw, positiveGradientOnly: true);
+
+    private static float[] GatedSumRelu(ReadOnlySpan<float> a, ReadOnlySpan<float> g, int k, int hw, bool positiveGradientOnly)
+    {
+        var sum = new double[hw];
+        for (int c = 0; c < k; c++)
+            for (int i = 0; i < hw; i++)
+            {
+                double gi = g[c * hw + i];
+                if (positiveGradientOnly && gi < 0) continue;
+                sum[i] += gi * a[c * hw + i];
+            }
+        var map = new float[hw];
+        for (int i = 0; i < hw; i++) map[i] = (float)Math.Max(sum[i], 0);
+        return map;
+    }
+
+    /// <summary>
+    /// XGrad-CAM: w_k = Σ_hw (A_k · g_k) / Σ_hw A_k (0 where the channel sums to 0). pytorch-grad-cam adds 1e-7 to
+    /// the denominator; that is left out because it is not scale-free (as for Grad-CAM++).
+    /// </summary>
+    public static double[] XGradCamWeights(ReadOnlySpan<float> a, ReadOnlySpan<float> g, int k, int hw)
+    {
+        var w = new double[k];
+        for (int c = 0; c < k; c++)
+        {
+            double ag = 0, sa = 0;
+            for (int i = 0; i < hw; i++)
+            {
+                double ai = a[c * hw + i];
+                ag += ai * g[c * hw + i];
+                sa += ai;
+            }
+            w[c] = sa != 0 ? ag / sa : 0;
+        }
+        return w;
+    }
+
     /// <summary>ReLU(Σ_k w_k A_k) at the layer's resolution.</summary>
     public static float[] WeightedSumRelu(ReadOnlySpan<float> a, double[] weights, int hw)
     {
