@@ -117,6 +117,19 @@ internal static class ExplainerSupport
         return (r, cls, Probability(model, r.Scores.Item(0), cls));
     }
 
+    /// <summary>
+    /// One forward pass for the gradient-free layer methods: the raw scores, the activations at
+    /// <paramref name="layer"/>, the requested class (the predicted one when none is) and its probability.
+    /// </summary>
+    public static (FloatTensor Scores, FloatTensor Activations, int ClassIndex, float Probability) ForwardForClass(IClassifier model,
+        IExplainableClassifier explainable, FloatTensor image, int? requested, string layer)
+    {
+        CheckClass(model, requested);
+        var (scores, activations) = explainable.Forward(image, layer);
+        int cls = requested ?? ArgMax(scores.Item(0));
+        return (scores, activations, cls, Probability(model, scores.Item(0), cls));
+    }
+
     /// <summary>The model's probability for class <paramref name="c"/> from one image's raw scores.</summary>
     public static float Probability(IClassifier model, ReadOnlySpan<float> scores, int c) =>
         model.Card.OutputKind == OutputKind.Logits ? (float)Softmax(scores)[c] : scores[c];

@@ -30,12 +30,9 @@ public sealed class EigenCam : IExplainer
     public SaliencyMap Explain(IClassifier model, FloatTensor image, ExplanationRequest request, CancellationToken cancellationToken)
     {
         var (height, width, _, explainable, layer) = ExplainerSupport.PrepareCam(this, model, image, request);
-        ExplainerSupport.CheckClass(model, request.ClassIndex);
         cancellationToken.ThrowIfCancellationRequested();
 
-        var (scores, activations) = explainable.Forward(image, layer.Name);
-        int cls = request.ClassIndex ?? ExplainerSupport.ArgMax(scores.Item(0));
-        float probability = ExplainerSupport.Probability(model, scores.Item(0), cls);
+        var (_, activations, cls, probability) = ExplainerSupport.ForwardForClass(model, explainable, image, request.ClassIndex, layer.Name);
         var (k, lh, lw) = CamMath.LayerShape(activations, layer.Name);
         var map = FirstComponentMap(activations.Item(0), k, lh * lw);
         return CamMath.Finish(map, lh, lw, height, width, cls, probability, layer.Name);
@@ -61,12 +58,12 @@ public sealed class EigenCam : IExplainer
         Vector<double> projection;
         if (k <= hw)
         {
-            var evd = (x.TransposeThisAndMultiply(x)).Evd(Symmetricity.Symmetric);
+            var evd = x.TransposeThisAndMultiply(x).Evd(Symmetricity.Symmetric);
             projection = x * evd.EigenVectors.Column(TopIndex(evd.EigenValues));
         }
         else
         {
-            var evd = (x.TransposeAndMultiply(x)).Evd(Symmetricity.Symmetric);
+            var evd = x.TransposeAndMultiply(x).Evd(Symmetricity.Symmetric);
             projection = evd.EigenVectors.Column(TopIndex(evd.EigenValues));
         }
         double orientation = 0;

@@ -42,12 +42,8 @@ public sealed class ScoreCam : IExplainer
     {
         var (height, width, settings, explainable, layer) = ExplainerSupport.PrepareCam(this, model, image, request);
         int keep = settings.Int("channels"), batch = settings.Int("batch");
-        ExplainerSupport.CheckClass(model, request.ClassIndex);
-
         // One pass gives the activations and the scores, hence the class (unless named) and its probability.
-        var (scores, activations) = explainable.Forward(image, layer.Name);
-        int cls = request.ClassIndex ?? ExplainerSupport.ArgMax(scores.Item(0));
-        float probability = ExplainerSupport.Probability(model, scores.Item(0), cls);
+        var (_, activations, cls, probability) = ExplainerSupport.ForwardForClass(model, explainable, image, request.ClassIndex, layer.Name);
         var (k, lh, lw) = CamMath.LayerShape(activations, layer.Name);
         int hw = lh * lw, plane = height * width;
         var a = activations.Item(0).ToArray();
