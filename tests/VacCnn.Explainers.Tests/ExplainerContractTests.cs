@@ -1,4 +1,5 @@
 using VacCnn.Contracts;
+using VacCnn.Explainers.Attribution;
 using VacCnn.Explainers.Cam;
 using VacCnn.Explainers.Perturbation;
 
@@ -7,7 +8,11 @@ namespace VacCnn.Explainers.Tests;
 /// <summary>What every explainer promises: map shape and range, class and probability, errors, settings, seeds.</summary>
 public sealed class ExplainerContractTests
 {
-    public static TheoryData<string> Ids => new() { "gradcam", "gradcampp", "smoothgradcampp", "scorecam", "bbmp", "hirescam", "xgradcam", "layercam", "eigencam" };
+    public static TheoryData<string> Ids => new() { "gradcam", "gradcampp", "smoothgradcampp", "scorecam", "bbmp", "hirescam", "xgradcam", "layercam", "eigencam",
+        "gradinput", "smoothgrad", "integratedgradients" };
+
+    /// <summary>Methods that work on the input, not on a layer: their maps name no layer.</summary>
+    public static readonly string[] InputLevel = ["bbmp", "gradinput", "smoothgrad", "integratedgradients"];
 
     public static IExplainer Create(string id) => id switch
     {
@@ -20,6 +25,9 @@ public sealed class ExplainerContractTests
         "xgradcam" => new XGradCam(),
         "layercam" => new LayerCam(),
         "eigencam" => new EigenCam(),
+        "gradinput" => new GradientTimesInput(),
+        "smoothgrad" => new SmoothGrad(),
+        "integratedgradients" => new IntegratedGradients(),
         _ => throw new ArgumentException(id),
     };
 
@@ -28,6 +36,8 @@ public sealed class ExplainerContractTests
     {
         "smoothgradcampp" => new() { ["samples"] = 4 },
         "bbmp" => new() { ["iterations"] = 20 },
+        "smoothgrad" => new() { ["samples"] = 4 },
+        "integratedgradients" => new() { ["steps"] = 4 },
         _ => [],
     };
 
@@ -49,7 +59,7 @@ public sealed class ExplainerContractTests
         Assert.Equal(0f, map.Values.Min(), 5);
         Assert.Equal(predicted, map.ClassIndex);
         Assert.Equal(probs[predicted], map.Probability, 5);
-        Assert.Equal(id == "bbmp" ? null : LinearToyModel.LayerName, map.Layer);
+        Assert.Equal(InputLevel.Contains(id) ? null : LinearToyModel.LayerName, map.Layer);
     }
 
     [Theory]

@@ -10,7 +10,7 @@ public sealed class PluginDiscoveryTests
     public void The_host_discovers_every_bundled_explainer()
     {
         using var dir = new TempDir("vaccnn-explainer-plugins");
-        foreach (var name in new[] { "VacCnn.Explainers.Cam", "VacCnn.Explainers.Perturbation" })
+        foreach (var name in new[] { "VacCnn.Explainers.Cam", "VacCnn.Explainers.Perturbation", "VacCnn.Explainers.Attribution" })
         {
             string src = Path.Combine(TestPaths.Plugins, name);
             Assert.True(Directory.Exists(src), $"plugin not deployed: {src}");
@@ -20,7 +20,7 @@ public sealed class PluginDiscoveryTests
             Assert.False(File.Exists(dir.Combine(name, "VacCnn.Contracts.dll")));
         }
         using var catalog = PluginCatalog.Load(dir.Path);
-        Assert.Equal(["bbmp", "eigencam", "gradcam", "gradcampp", "hirescam", "layercam", "scorecam", "smoothgradcampp", "xgradcam"], catalog.Explainers.Select(e => e.Id).Order().ToArray());
+        Assert.Equal(["bbmp", "eigencam", "gradcam", "gradcampp", "gradinput", "hirescam", "integratedgradients", "layercam", "scorecam", "smoothgrad", "smoothgradcampp", "xgradcam"], catalog.Explainers.Select(e => e.Id).Order().ToArray());
         // A host-side type check: the explainer instances come from another load context but implement the host's IExplainer.
         Assert.All(catalog.Explainers, e => Assert.NotEqual(typeof(VacCnn.Explainers.Cam.GradCam).Assembly, e.GetType().Assembly));
     }

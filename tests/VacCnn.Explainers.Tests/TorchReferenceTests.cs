@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text.Json;
 using VacCnn.Contracts;
 using VacCnn.Engine.Store;
+using VacCnn.Explainers.Attribution;
 using VacCnn.Explainers.Cam;
 using VacCnn.Models.Onnx;
 using VacCnn.TestSupport;
@@ -50,7 +51,8 @@ public sealed class TorchReferenceTheoryAttribute : TheoryAttribute
 /// script exports ONNX with tools/export_torchvision.py into a temporary folder (deleted after the case: vgg16 is
 /// 553 MB) and computes in float64, on the same real image: logits, the activations A of the paper's target module and
 /// dS/dA, dS/dx (S = logit of the predicted class), and the Grad-CAM, Grad-CAM++, HiResCAM, XGrad-CAM, LayerCAM
-/// and Eigen-CAM maps (Eigen-CAM by SVD there, by a symmetric eigendecomposition here). Module and tensor names
+/// and Eigen-CAM maps (Eigen-CAM by SVD there, by a symmetric eigendecomposition here); on resnet18 and mobilenet_v2
+/// also the input attributions (Gradient × Input, SmoothGrad, Integrated Gradients from black and blurred baselines). Module and tensor names
 /// agree by construction: the exporter captures the module's output with a forward hook and exports it as a graph
 /// output named after the module path (then drops that output), so the ONNX tensor of `features.norm5` is called
 /// `features.norm5` — and the plugin's default layer (the manifest's targetLayer) must be that tensor.
@@ -64,6 +66,18 @@ public sealed class TorchReferenceTests(ITestOutputHelper output)
 {
     public const double Tolerance = 1e-4;
 
+    /// <summary>Integrated Gradients steps and SmoothGrad samples in the comparison (the defaults would only take longer).</summary>
+    private const int AttributionSteps = 16, AttributionSamples = 8;
+
+    /// <summary>
+    /// Integrated Gradients and SmoothGrad sum gradients at 8–16 inputs; where one of them holds a ReLU kink or a
+    /// MaxPool near-tie within float32 rounding, every float32 implementation takes another valid subgradient there
+    /// (seen: PyTorch's own float32 run of random-weight mobilenet_v2 differs from float64 by 1e-3 at 3 of 16 points
+    /// of the black-baseline path, 8e-7 at the others). Those maps must be within <see cref="Tolerance"/> of float64,
+    /// or no further from it than <see cref="FloorFactor"/> × PyTorch float32's own distance.
+    /// </summary>
+    private const double FloorFactor = 3;
+
     public static TheoryData<string> Architectures() =>
         new("alexnet", "resnet18", "densenet121", "squeezenet1_1", "shufflenet_v2_x0_5", "mobilenet_v2", "vgg16");
 
@@ -75,8 +89,18 @@ public sealed class TorchReferenceTests(ITestOutputHelper output)
         string script = Path.Combine(TestPaths.RepoRoot, "tests", "reference", "torch_reference.py");
         // A real image (the tench, class 0): realistic activation statistics rather than noise.
         string image = Directory.GetFiles(TestPaths.ImageNetSamples).Order(StringComparer.Ordinal).First();
+        // The input attributions on two architectures (each costs tens of float64 backward passes there): SmoothGrad's
+        // noise is drawn here, from the explainer's own seeded source at unit σ, so both sides add the same noise.
+        bool attributions = arch is "resnet18" or "mobilenet_v2";
+        string noiseFile = tmp.Combine("smoothgrad-noise.npy");
+        string extra = "";
+        if (attributions)
+        {
+            Npy.WriteFile(noiseFile, SmoothGrad.Noise(3 * 224 * 224, AttributionSamples, 1.0, 0).SelectMany(z => z).ToArray(), AttributionSamples, 3, 224, 224);
+            extra = $" --attributions --steps {AttributionSteps} --blur 10 --noise \"{noiseFile}\"";
+        }
         var timer = Stopwatch.StartNew();
-        var (code, text) = TorchPython.Run($"\"{script}\" {arch} --out \"{tmp.Path}\" --image \"{image}\" --seed 0", 600);
+        var (code, text) = TorchPython.Run($"\"{script}\" {arch} --out \"{tmp.Path}\" --image \"{image}\" --seed 0{extra}", 900);
         output.WriteLine(text.Trim());
         Assert.True(code == 0, text);
         double pythonSeconds = timer.Elapsed.TotalSeconds;
@@ -117,11 +141,37 @@ public sealed class TorchReferenceTests(ITestOutputHelper output)
                      ("xgradcam", new XGradCam()), ("layercam", new LayerCam()), ("eigencam", new EigenCam()),
                  })
         {
+            Compare(id, explainer, request);
+        }
+        if (attributions)
+        {
+            // The reference maps are Σ_c |a| (positive = 0); the positive part is the same sum of signed values.
+            Compare("gradinput", new GradientTimesInput(), request with { Settings = new Dictionary<string, double> { ["positive"] = 0 } });
+            Compare("smoothgrad", new SmoothGrad(), request with { Settings = new Dictionary<string, double> { ["samples"] = AttributionSamples } });
+            foreach (var (baseline, name) in new[] { (IntegratedGradients.BlackBaseline, "black"), (IntegratedGradients.BlurredBaseline, "blurred") })
+                Compare($"integratedgradients_{name}", new IntegratedGradients(), request with
+                {
+                    Settings = new Dictionary<string, double> { ["steps"] = AttributionSteps, ["baseline"] = baseline, ["blur"] = 10, ["positive"] = 0 },
+                });
+        }
+
+        void Compare(string id, IExplainer explainer, ExplanationRequest request)
+        {
             var map = explainer.Explain(model, x, request, CancellationToken.None);
             var expected = Read(id);
             Assert.Equal([map.Height, map.Width], expected.Shape);
             Assert.True(expected.Data.Max() - expected.Data.Min() > 0.5, $"{id}: the PyTorch map is degenerate (constant)");
-            errors[id] = RelativeL2(new FloatTensor(expected.Shape, map.Values), expected);
+            double error = RelativeL2(new FloatTensor(expected.Shape, map.Values), expected);
+            if (File.Exists(Path.Combine(refDir, id + "_float32.npy")))
+            {
+                // A sum of gradients at many inputs: PyTorch's own float32 run of it sets the rounding floor.
+                double floor = RelativeL2(Read(id + "_float32"), expected);
+                output.WriteLine($"{id}: ours {error:E2}, PyTorch float32 {floor:E2} (both against PyTorch float64)");
+                Assert.True(error <= Math.Max(Tolerance, FloorFactor * floor),
+                    $"{arch} {id}: relative L2 error {error:E2} > max({Tolerance:E0}, {FloorFactor} × PyTorch float32's {floor:E2})");
+                return;
+            }
+            errors[id] = error;
         }
         output.WriteLine($"{arch} layer {layer} [{string.Join(",", r.Activations.Shape)}] class {cls}: " +
                          string.Join(", ", errors.Select(e => $"{e.Key} {e.Value:E2}")) +

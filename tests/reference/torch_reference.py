@@ -10,6 +10,14 @@
    logits, the target module's output A (captured by a forward hook), dS/dA and dS/dx for S = logit of the class
    (the predicted one unless --class), and the Grad-CAM, Grad-CAM++, HiResCAM, XGrad-CAM, LayerCAM and Eigen-CAM maps (bilinear upsampling to the input,
    align_corners=False, min-max normalised, as torchvision / OpenCV resize and the paper's code do).
+   With --attributions also the input attributions, as pixel maps (sum over channels of |a|, min-max normalised):
+   Gradient x Input, Integrated Gradients from a black and from a blurred baseline (midpoint rule, --steps, path
+   points formed in float32 as the model's input receives them), and SmoothGrad (the mean gradient over
+   x + 0.15 (max x - min x) z for the unit normal draws z of --noise).
+   These average gradients at many inputs, and at some of them (nearly uniform pictures near the black end of the
+   path, noisy copies) a ReLU/ReLU6 kink or a MaxPool near-tie sits within float32 rounding: any float32
+   implementation then takes another valid subgradient there. So each of these three is also computed by the same
+   PyTorch model in float32 (<name>_float32.npy): its distance from float64 is the rounding floor of the comparison.
 3. Writes DIR/ARCH/reference/{input,logits,activations,layer_gradient,input_gradient,<method>}.npy
    (float32, C order) and reference.json (arch, layer, class, shapes, versions).
 4. tie_affected.npy: 1 for the input elements whose gradient depends on which value wins a MaxPool window that holds
@@ -24,6 +32,7 @@ left out (it is not scale-free: at small gradients it would dominate g^2); XGrad
 HiResCAM, XGrad-CAM, LayerCAM and Eigen-CAM follow pytorch-grad-cam's definitions (written here from the papers).
 """
 import argparse
+import copy
 import json
 import os
 import sys
@@ -92,6 +101,50 @@ def eigen_cam(a):
     return F.relu(p.reshape(1, 1, *a.shape[2:]))
 
 
+def normalise(m):
+    lo, hi = m.min(), m.max()
+    return (m - lo) / (hi - lo) if hi > lo else torch.zeros_like(m)
+
+
+def pixel_map(attr):
+    """An input attribution [1, 3, H, W] as a pixel map: sum over channels of the absolute value, min-max normalised."""
+    return normalise(attr[0].abs().sum(0))
+
+
+def input_gradients(model, xs, cls, batch=16):
+    """dS_cls/dx for each of xs [N, 3, H, W] (S = the logit), in batches."""
+    grads = []
+    for i in range(0, xs.shape[0], batch):
+        xb = xs[i:i + batch].detach().clone().requires_grad_(True)
+        model(xb)[:, cls].sum().backward()
+        grads.append(xb.grad.detach())
+    return torch.cat(grads)
+
+
+def gaussian_blur(x, sigma):
+    """Separable Gaussian (radius ceil(3 sigma), normalised taps) with reflected borders that do not repeat the edge
+    (OpenCV's BORDER_REFLECT_101 = torch's 'reflect' padding), per channel."""
+    r = int(np.ceil(3 * sigma))
+    i = torch.arange(-r, r + 1, dtype=x.dtype)
+    k = torch.exp(-0.5 * i * i / (sigma * sigma))
+    k = k / k.sum()
+    c = x.shape[1]
+    h = F.conv2d(F.pad(x, (r, r, 0, 0), mode="reflect"), k.view(1, 1, 1, -1).repeat(c, 1, 1, 1), groups=c)
+    return F.conv2d(F.pad(h, (0, 0, r, r), mode="reflect"), k.view(1, 1, -1, 1).repeat(c, 1, 1, 1), groups=c)
+
+
+def integrated_gradients(model, x32, baseline32, cls, steps):
+    """(x - x') * the midpoint-rule mean of the gradient at x' + (i - 1/2)/m (x - x'), i = 1..m.
+    The path points are formed in float32, as the model's float32 input receives them (then the network runs in
+    float64): near the black end the picture is almost uniform, and points that differ by float32 rounding may
+    fall on different sides of the ReLU and MaxPool decisions of uniform regions (both valid subgradients)."""
+    dtype = next(model.parameters()).dtype
+    alphas = ((torch.arange(steps, dtype=torch.float64) + 0.5) / steps).to(torch.float32)
+    delta = x32 - baseline32
+    path = (baseline32 + alphas.view(-1, 1, 1, 1) * delta).to(dtype)
+    return delta.to(dtype) * input_gradients(model, path, cls).mean(0, keepdim=True)
+
+
 def finish(cam, size):
     up = F.interpolate(cam, size=size, mode="bilinear", align_corners=False)[0, 0]
     lo, hi = up.min(), up.max()
@@ -148,6 +201,11 @@ def main():
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--class", dest="cls", type=int)
     p.add_argument("--opset", type=int, default=13)
+    p.add_argument("--attributions", action="store_true",
+                   help="also the input attributions: Gradient x Input, Integrated Gradients (black and blurred baselines), SmoothGrad")
+    p.add_argument("--steps", type=int, default=16, help="Integrated Gradients steps (midpoint rule)")
+    p.add_argument("--blur", type=float, default=10.0, help="sigma of the blurred baseline, in pixels")
+    p.add_argument("--noise", help="SmoothGrad: .npy [n, 3, H, W] of unit normal draws (scaled here by 0.15 x the input range)")
     a = p.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
 
@@ -163,7 +221,8 @@ def main():
     def hook(module, inputs, output):
         # Keep the module's own output (and its gradient); the network goes on from a copy so that in-place ops
         # downstream (DenseNet's F.relu(..., inplace=True) after features.norm5) cannot rewrite it.
-        output.retain_grad()
+        if output.requires_grad:
+            output.retain_grad()
         captured["a"] = output
         return output.clone()
 
@@ -179,6 +238,30 @@ def main():
             "hirescam": finish(hires_cam(act, g), size), "xgradcam": finish(xgrad_cam(act, g), size),
             "layercam": finish(layer_cam(act, g), size), "eigencam": finish(eigen_cam(act), size)}
 
+    if a.attributions:
+        xd = x.detach()
+        maps["gradinput"] = pixel_map(xd * x.grad.detach())
+        black = (-torch.tensor([0.485, 0.456, 0.406], dtype=xd.dtype) / torch.tensor([0.229, 0.224, 0.225], dtype=xd.dtype)).view(1, 3, 1, 1).expand_as(xd)
+        blurred = gaussian_blur(xd, a.blur)
+        ig_black = integrated_gradients(model, x32, black.to(torch.float32), cls, a.steps)
+        ig_blur = integrated_gradients(model, x32, blurred.to(torch.float32), cls, a.steps)
+        # The same sums in float32: how far float32 rounding alone moves a sum of many gradients (see the docstring).
+        model32 = copy.deepcopy(model).float()
+        maps["integratedgradients_black_float32"] = pixel_map(integrated_gradients(model32, x32, black.to(torch.float32), cls, a.steps).double())
+        maps["integratedgradients_blurred_float32"] = pixel_map(integrated_gradients(model32, x32, blurred.to(torch.float32), cls, a.steps).double())
+        black, blurred = black.to(torch.float32).double(), blurred.to(torch.float32).double()
+        maps["integratedgradients_black"] = pixel_map(ig_black)
+        maps["integratedgradients_blurred"] = pixel_map(ig_blur)
+        with torch.no_grad():
+            ends = model(torch.cat([xd, black, blurred]))[:, cls]
+        completeness = {"black": [float(ig_black.sum()), float(ends[0] - ends[1])], "blurred": [float(ig_blur.sum()), float(ends[0] - ends[2])]}
+        if a.noise:
+            z = torch.from_numpy(np.load(a.noise)).double()
+            sigma = 0.15 * (float(x32.max()) - float(x32.min()))
+            noisy = (x32 + (sigma * z).to(torch.float32)).double()  # the noisy copies in float32, as the model gets them
+            maps["smoothgrad"] = pixel_map(input_gradients(model, noisy, cls).mean(0, keepdim=True))
+            maps["smoothgrad_float32"] = pixel_map(input_gradients(model32, noisy.float(), cls).mean(0, keepdim=True).double())
+
     ref = os.path.join(a.out, a.arch, "reference")
     os.makedirs(ref, exist_ok=True)
     affected, candidates = tie_affected_inputs(model, x.detach())
@@ -188,7 +271,8 @@ def main():
         np.save(os.path.join(ref, name + ".npy"), np.ascontiguousarray(t.numpy().astype(np.float32)))
     info = {"arch": a.arch, "layer": layer, "class": cls, "seed": a.seed, "image": a.image,
             "shapes": {k: list(v.shape) for k, v in arrays.items()},
-            "near_tie_candidates": candidates, "tie_affected_inputs": int(affected.sum()),
+            "near_tie_candidates": candidates, "ig_steps": a.steps, "ig_blur": a.blur,
+            "ig_completeness": completeness if a.attributions else None, "tie_affected_inputs": int(affected.sum()),
             "torch": torch.__version__, "torchvision": torchvision.__version__, "precision": "float64"}
     with open(os.path.join(ref, "reference.json"), "w") as f:
         json.dump(info, f, indent=2)
