@@ -140,4 +140,16 @@ public interface IExplainableClassifier
         var classes = target.Resolve(scores);
         return Backward(images, target.Seed(scores, classes), layer, withInputGradient) with { Classes = classes };
     }
+
+    /// <summary>
+    /// Raw scores [N, ClassCount] of ONE image when the activations at <paramref name="layer"/> are multiplied, channel
+    /// by channel, by each row of <paramref name="channelScales"/> ([N, C]) and the network goes on from there: a row
+    /// of ones is the plain forward pass, a 0 in it ablates that channel (Ablation-CAM). Added after the first
+    /// release, so it has a default: models that cannot intervene inside the network say so.
+    /// </summary>
+    /// <param name="image">[1, 3, H, W] preprocessed image.</param>
+    /// <param name="layer">Target layer name (one of <see cref="CandidateLayers"/>).</param>
+    /// <param name="channelScales">[N, C]: one row of per-channel factors per output row.</param>
+    FloatTensor ScoresWithChannelsScaled(FloatTensor image, string layer, FloatTensor channelScales) =>
+        throw new NotSupportedException("this model cannot scale the channels of a layer (IExplainableClassifier.ScoresWithChannelsScaled)");
 }

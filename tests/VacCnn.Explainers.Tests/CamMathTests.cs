@@ -194,6 +194,86 @@ public sealed class CamMathTests
         Assert.NotEqual(all.Values, map.Values);
     }
 
+    /// <summary>
+    /// Ablation-CAM's weights in closed form: zeroing A[k] removes its term of the linear head,
+    /// y_c − y_c^k = Σ_i W[c,k]·S[k,i]·A[k,i]/lhw, and w_k = that drop / y_c.
+    /// </summary>
+    private static double[] AblationWeights(LinearToyModel m, float[] a, int cls, IEnumerable<int> channels)
+    {
+        int lhw = m.Lh * m.Lh;
+        double y = m.Bias[cls];
+        var drop = new double[m.K];
+        for (int k = 0; k < m.K; k++)
+            for (int i = 0; i < lhw; i++)
+            {
+                double term = m.W[cls, k] * m.S[k, i] * a[k * lhw + i] / lhw;
+                y += term;
+                drop[k] += term;
+            }
+        var w = new double[m.K];
+        foreach (int k in channels) w[k] = drop[k] / y;
+        return w;
+    }
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(3)]
+    public void AblationCam_equals_the_closed_form_and_is_batched(int cls)
+    {
+        var m = new LinearToyModel(channels: 40);
+        var x = m.RandomImage(18);
+        var map = new AblationCam().Explain(m, x, Request(cls, 1, ("batch", 16)), CancellationToken.None);
+        // One forward pass for the activations and the score, then ceil(40 / 16) = 3 calls of 16, 16 and 8 ablations.
+        Assert.Equal(1, m.ForwardCalls);
+        Assert.Equal(3, m.ScaledCalls);
+        Assert.Equal(16, m.MaxScaledRows);
+        var a = m.Layer(x.Data);
+        AssertClose(FinishReference(m, a, AblationWeights(m, a, cls, Enumerable.Range(0, 40))), map);
+        Assert.Equal(cls, map.ClassIndex);
+    }
+
+    [Fact]
+    public void AblationCam_top_channels_ablates_only_the_most_varied_channels()
+    {
+        var m = new LinearToyModel(channels: 12);
+        var x = m.RandomImage(19);
+        var a = m.Layer(x.Data);
+        int lhw = m.Lh * m.Lh;
+        double Variance(int k)
+        {
+            var v = a.Skip(k * lhw).Take(lhw).Select(f => (double)f).ToArray();
+            double mean = v.Average();
+            return v.Sum(t => (t - mean) * (t - mean)) / lhw;
+        }
+        var top = Enumerable.Range(0, m.K).OrderByDescending(Variance).Take(5).ToArray();
+        var map = new AblationCam().Explain(m, x, Request(1, 1, ("channels", 5)), CancellationToken.None);
+        AssertClose(FinishReference(m, a, AblationWeights(m, a, 1, top)), map);
+        Assert.Equal(5, m.MaxScaledRows);
+    }
+
+    [Fact]
+    public void AblationCam_on_a_model_that_cannot_scale_channels_says_so()
+    {
+        var m = new NoScalingModel(new LinearToyModel());
+        var ex = Assert.Throws<NotSupportedException>(() => new AblationCam().Explain(m, m.Inner.RandomImage(1), Request(null), CancellationToken.None));
+        Assert.Contains("cannot scale the channels", ex.Message);
+    }
+
+    /// <summary>A model written against the first contracts: it does not implement ScoresWithChannelsScaled.</summary>
+    private sealed class NoScalingModel(LinearToyModel inner) : IClassifier, IExplainableClassifier
+    {
+        public LinearToyModel Inner => inner;
+        public ModelCard Card => inner.Card;
+        public IExplainableClassifier? Explainable => this;
+        public FloatTensor PredictProbabilities(FloatTensor images) => inner.PredictProbabilities(images);
+        public IReadOnlyList<LayerInfo> CandidateLayers => inner.CandidateLayers;
+        public string DefaultLayer => inner.DefaultLayer;
+        public (FloatTensor Scores, FloatTensor Activations) Forward(FloatTensor images, string layer) => inner.Forward(images, layer);
+        public GradientResult Backward(FloatTensor images, FloatTensor outputSeed, string layer, bool withInputGradient) =>
+            inner.Backward(images, outputSeed, layer, withInputGradient);
+        public void Dispose() { }
+    }
+
     /// <summary>The final map from a layer-resolution map written with plain loops: ReLU, upsample, min-max.</summary>
     private static double[] FinishLayerMap(LinearToyModel m, double[] layerMap)
     {

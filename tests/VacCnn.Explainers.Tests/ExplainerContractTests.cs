@@ -8,7 +8,7 @@ namespace VacCnn.Explainers.Tests;
 /// <summary>What every explainer promises: map shape and range, class and probability, errors, settings, seeds.</summary>
 public sealed class ExplainerContractTests
 {
-    public static TheoryData<string> Ids => new() { "gradcam", "gradcampp", "smoothgradcampp", "scorecam", "bbmp", "hirescam", "xgradcam", "layercam", "eigencam",
+    public static TheoryData<string> Ids => new() { "gradcam", "gradcampp", "smoothgradcampp", "scorecam", "bbmp", "hirescam", "xgradcam", "layercam", "eigencam", "ablationcam",
         "gradinput", "smoothgrad", "integratedgradients" };
 
     /// <summary>Methods that work on the input, not on a layer: their maps name no layer.</summary>
@@ -25,6 +25,7 @@ public sealed class ExplainerContractTests
         "xgradcam" => new XGradCam(),
         "layercam" => new LayerCam(),
         "eigencam" => new EigenCam(),
+        "ablationcam" => new AblationCam(),
         "gradinput" => new GradientTimesInput(),
         "smoothgrad" => new SmoothGrad(),
         "integratedgradients" => new IntegratedGradients(),
@@ -90,6 +91,7 @@ public sealed class ExplainerContractTests
     [InlineData("gradcampp")]
     [InlineData("smoothgradcampp")]
     [InlineData("scorecam")]
+    [InlineData("ablationcam")]
     public void An_unknown_layer_is_rejected_with_the_candidates_listed(string id)
     {
         var m = new LinearToyModel();

@@ -174,6 +174,27 @@ public sealed class LinearToyModel : IClassifier, IExplainableClassifier
         return new GradientResult(scores, acts, lg, ig);
     }
 
+    public int ScaledCalls, MaxScaledRows;
+
+    /// <summary>The scores of one image with A[k] multiplied by each row's factors (the layer then goes on linearly).</summary>
+    public FloatTensor ScoresWithChannelsScaled(FloatTensor image, string layer, FloatTensor channelScales)
+    {
+        Interlocked.Increment(ref ScaledCalls);
+        Check(image);
+        if (layer != LayerName) throw new ArgumentException(layer);
+        int n = channelScales.Shape[0], lhw = Lh * Lh;
+        MaxScaledRows = Math.Max(MaxScaledRows, n);
+        var a = Layer(image.Item(0));
+        var scores = FloatTensor.Zeros(n, Classes);
+        for (int r = 0; r < n; r++)
+        {
+            var scaled = (float[])a.Clone();
+            for (int k = 0; k < K; k++) for (int i = 0; i < lhw; i++) scaled[k * lhw + i] *= channelScales.Item(r)[k];
+            ScoresFromLayer(scaled).CopyTo(scores.Item(r));
+        }
+        return scores;
+    }
+
     private void Check(FloatTensor images)
     {
         if (images.Shape.Length != 4 || images.Shape[1] != 3 || images.Shape[2] != Size || images.Shape[3] != Size)

@@ -20,7 +20,7 @@ public sealed class PluginDiscoveryTests
             Assert.False(File.Exists(dir.Combine(name, "VacCnn.Contracts.dll")));
         }
         using var catalog = PluginCatalog.Load(dir.Path);
-        Assert.Equal(["bbmp", "eigencam", "gradcam", "gradcampp", "gradinput", "hirescam", "integratedgradients", "layercam", "scorecam", "smoothgrad", "smoothgradcampp", "xgradcam"], catalog.Explainers.Select(e => e.Id).Order().ToArray());
+        Assert.Equal(["ablationcam", "bbmp", "eigencam", "gradcam", "gradcampp", "gradinput", "hirescam", "integratedgradients", "layercam", "scorecam", "smoothgrad", "smoothgradcampp", "xgradcam"], catalog.Explainers.Select(e => e.Id).Order().ToArray());
         // A host-side type check: the explainer instances come from another load context but implement the host's IExplainer.
         Assert.All(catalog.Explainers, e => Assert.NotEqual(typeof(VacCnn.Explainers.Cam.GradCam).Assembly, e.GetType().Assembly));
     }

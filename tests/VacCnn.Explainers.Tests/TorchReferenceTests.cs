@@ -70,6 +70,7 @@ public sealed class TorchReferenceTests(ITestOutputHelper output)
     private const int AttributionSteps = 16, AttributionSamples = 8;
 
     /// <summary>
+    /// Ablation-CAM's weights are differences of two nearly equal logits (float32 cancellation: AlexNet 3.7e-4).
     /// Integrated Gradients and SmoothGrad sum gradients at 8–16 inputs; where one of them holds a ReLU kink or a
     /// MaxPool near-tie within float32 rounding, every float32 implementation takes another valid subgradient there
     /// (seen: PyTorch's own float32 run of random-weight mobilenet_v2 differs from float64 by 1e-3 at 3 of 16 points
@@ -92,12 +93,15 @@ public sealed class TorchReferenceTests(ITestOutputHelper output)
         // The input attributions on two architectures (each costs tens of float64 backward passes there): SmoothGrad's
         // noise is drawn here, from the explainer's own seeded source at unit σ, so both sides add the same noise.
         bool attributions = arch is "resnet18" or "mobilenet_v2";
+        // Ablation-CAM costs one forward pass per channel there: on AlexNet (ReLU, MaxPool and a ReLU classifier after
+        // the layer) and ResNet-18 (a linear head after the layer).
+        bool ablation = arch is "alexnet" or "resnet18";
         string noiseFile = tmp.Combine("smoothgrad-noise.npy");
-        string extra = "";
+        string extra = ablation ? " --ablation" : "";
         if (attributions)
         {
             Npy.WriteFile(noiseFile, SmoothGrad.Noise(3 * 224 * 224, AttributionSamples, 1.0, 0).SelectMany(z => z).ToArray(), AttributionSamples, 3, 224, 224);
-            extra = $" --attributions --steps {AttributionSteps} --blur 10 --noise \"{noiseFile}\"";
+            extra += $" --attributions --steps {AttributionSteps} --blur 10 --noise \"{noiseFile}\"";
         }
         var timer = Stopwatch.StartNew();
         var (code, text) = TorchPython.Run($"\"{script}\" {arch} --out \"{tmp.Path}\" --image \"{image}\" --seed 0{extra}", 900);
@@ -143,6 +147,7 @@ public sealed class TorchReferenceTests(ITestOutputHelper output)
         {
             Compare(id, explainer, request);
         }
+        if (ablation) Compare("ablationcam", new AblationCam(), request);
         if (attributions)
         {
             // The reference maps are Σ_c |a| (positive = 0); the positive part is the same sum of signed values.
@@ -164,7 +169,7 @@ public sealed class TorchReferenceTests(ITestOutputHelper output)
             double error = RelativeL2(new FloatTensor(expected.Shape, map.Values), expected);
             if (File.Exists(Path.Combine(refDir, id + "_float32.npy")))
             {
-                // A sum of gradients at many inputs: PyTorch's own float32 run of it sets the rounding floor.
+                // Sums of many gradients, differences of nearly equal logits: PyTorch's own float32 run sets the rounding floor.
                 double floor = RelativeL2(Read(id + "_float32"), expected);
                 output.WriteLine($"{id}: ours {error:E2}, PyTorch float32 {floor:E2} (both against PyTorch float64)");
                 Assert.True(error <= Math.Max(Tolerance, FloorFactor * floor),

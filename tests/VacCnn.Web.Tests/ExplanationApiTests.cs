@@ -115,7 +115,7 @@ public sealed class ExplanationApiTests(ExplanationWebFixture app)
         using var client = Client();
         var explainers = await Json(await client.GetAsync("/api/explainers"));
         var ids = explainers.EnumerateArray().Select(e => e.GetProperty("id").GetString()).ToList();
-        Assert.Equal(["bbmp", "eigencam", "gradcam", "gradcampp", "gradinput", "hirescam", "integratedgradients", "layercam", "scorecam", "smoothgrad", "smoothgradcampp", "xgradcam"], ids.Order().ToList());
+        Assert.Equal(["ablationcam", "bbmp", "eigencam", "gradcam", "gradcampp", "gradinput", "hirescam", "integratedgradients", "layercam", "scorecam", "smoothgrad", "smoothgradcampp", "xgradcam"], ids.Order().ToList());
         var samples = explainers.EnumerateArray().Single(e => e.GetProperty("id").GetString() == "smoothgradcampp")
             .GetProperty("settings").EnumerateArray().Single(s => s.GetProperty("name").GetString() == "samples");
         Assert.Equal(25, samples.GetProperty("default").GetDouble());

@@ -14,6 +14,8 @@
    Gradient x Input, Integrated Gradients from a black and from a blurred baseline (midpoint rule, --steps, path
    points formed in float32 as the model's input receives them), and SmoothGrad (the mean gradient over
    x + 0.15 (max x - min x) z for the unit normal draws z of --noise).
+   With --ablation also Ablation-CAM (every channel of the layer zeroed in turn by the forward hook); its weights
+   are small differences of two logits, so it is also computed in float32 (ablationcam_float32.npy) as a floor.
    These average gradients at many inputs, and at some of them (nearly uniform pictures near the black end of the
    path, noisy copies) a ReLU/ReLU6 kink or a MaxPool near-tie sits within float32 rounding: any float32
    implementation then takes another valid subgradient there. So each of these three is also computed by the same
@@ -145,6 +147,23 @@ def integrated_gradients(model, x32, baseline32, cls, steps):
     return delta.to(dtype) * input_gradients(model, path, cls).mean(0, keepdim=True)
 
 
+def ablation_cam(model, captured, x, a, score, cls, batch=64):
+    """Desai & Ramaswamy: w_k = (y_c - y_c^k) / y_c with y_c^k the logit when channel k of the layer is zeroed and
+    the network goes on from there (every channel, in batches); map = relu(sum_k w_k A_k)."""
+    k = a.shape[1]
+    drops = []
+    with torch.no_grad():
+        for start in range(0, k, batch):
+            n = min(batch, k - start)
+            mask = torch.ones(n, k, 1, 1, dtype=x.dtype)
+            mask[torch.arange(n), torch.arange(start, start + n)] = 0
+            captured["ablate"] = mask
+            drops.append(score - model(x.expand(n, -1, -1, -1))[:, cls])
+    del captured["ablate"]
+    w = torch.cat(drops) / score if score != 0 else torch.cat(drops)
+    return F.relu((w.view(1, -1, 1, 1) * a).sum(1, keepdim=True))
+
+
 def finish(cam, size):
     up = F.interpolate(cam, size=size, mode="bilinear", align_corners=False)[0, 0]
     lo, hi = up.min(), up.max()
@@ -201,6 +220,7 @@ def main():
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--class", dest="cls", type=int)
     p.add_argument("--opset", type=int, default=13)
+    p.add_argument("--ablation", action="store_true", help="also Ablation-CAM (one forward pass per channel of the layer)")
     p.add_argument("--attributions", action="store_true",
                    help="also the input attributions: Gradient x Input, Integrated Gradients (black and blurred baselines), SmoothGrad")
     p.add_argument("--steps", type=int, default=16, help="Integrated Gradients steps (midpoint rule)")
@@ -224,6 +244,8 @@ def main():
         if output.requires_grad:
             output.retain_grad()
         captured["a"] = output
+        if "ablate" in captured:  # Ablation-CAM: per batch row, the layer's output times a 0/1 channel mask
+            return output.clone() * captured["ablate"]
         return output.clone()
 
     model.get_submodule(layer).register_forward_hook(hook)
@@ -237,6 +259,17 @@ def main():
     maps = {"gradcam": finish(grad_cam(act, g), size), "gradcampp": finish(grad_cam_pp(act, g), size),
             "hirescam": finish(hires_cam(act, g), size), "xgradcam": finish(xgrad_cam(act, g), size),
             "layercam": finish(layer_cam(act, g), size), "eigencam": finish(eigen_cam(act), size)}
+
+    if a.ablation:
+        maps["ablationcam"] = finish(ablation_cam(model, captured, x.detach(), act, float(logits[0, cls]), cls), size)
+        # Each weight is a small difference of two logits: float32 cancellation sets the floor (see the docstring).
+        model32 = copy.deepcopy(model).float()
+        with torch.no_grad():
+            x32f, s32 = x.detach().float(), None
+            out32 = model32(x32f)
+            a32 = captured["a"].detach()
+            s32 = float(out32[0, cls])
+        maps["ablationcam_float32"] = finish(ablation_cam(model32, captured, x32f, a32, s32, cls).double(), size)
 
     if a.attributions:
         xd = x.detach()

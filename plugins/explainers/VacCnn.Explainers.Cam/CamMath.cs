@@ -121,4 +121,20 @@ internal static class CamMath
         var up = new Bilinear(lh, lw, height, width, alignCorners: false).Resize(layerMap);
         return ExplainerSupport.ToSaliencyMap(up, height, width, cls, probability, layer);
     }
+
+    /// <summary>The channels a perturbation CAM scores (Score-CAM, Ablation-CAM): all, or the <paramref name="keep"/> with the largest spatial variance (ties: lower index first).</summary>
+    public static int[] SelectChannels(float[] a, int k, int hw, int keep)
+    {
+        if (keep == 0 || keep >= k) return Enumerable.Range(0, k).ToArray();
+        var variance = new double[k];
+        for (int c = 0; c < k; c++)
+        {
+            double mean = 0, sq = 0;
+            for (int i = 0; i < hw; i++) mean += a[c * hw + i];
+            mean /= hw;
+            for (int i = 0; i < hw; i++) { double d = a[c * hw + i] - mean; sq += d * d; }
+            variance[c] = sq / hw;
+        }
+        return Enumerable.Range(0, k).OrderByDescending(c => variance[c]).ThenBy(c => c).Take(keep).ToArray();
+    }
 }

@@ -47,7 +47,7 @@ public sealed class ScoreCam : IExplainer
         var (k, lh, lw) = CamMath.LayerShape(activations, layer.Name);
         int hw = lh * lw, plane = height * width;
         var a = activations.Item(0).ToArray();
-        var channels = SelectChannels(a, k, hw, keep);
+        var channels = CamMath.SelectChannels(a, k, hw, keep);
 
         var up = new Bilinear(lh, lw, height, width, alignCorners: false);
         var weights = new double[k];
@@ -83,21 +83,5 @@ public sealed class ScoreCam : IExplainer
 
         var map = CamMath.WeightedSumRelu(a, weights, hw);
         return CamMath.Finish(map, lh, lw, height, width, cls, probability, layer.Name);
-    }
-
-    /// <summary>All channels, or the <paramref name="keep"/> with the largest spatial variance (ties: lower index first).</summary>
-    private static int[] SelectChannels(float[] a, int k, int hw, int keep)
-    {
-        if (keep == 0 || keep >= k) return Enumerable.Range(0, k).ToArray();
-        var variance = new double[k];
-        for (int c = 0; c < k; c++)
-        {
-            double mean = 0, sq = 0;
-            for (int i = 0; i < hw; i++) mean += a[c * hw + i];
-            mean /= hw;
-            for (int i = 0; i < hw; i++) { double d = a[c * hw + i] - mean; sq += d * d; }
-            variance[c] = sq / hw;
-        }
-        return Enumerable.Range(0, k).OrderByDescending(c => variance[c]).ThenBy(c => c).Take(keep).ToArray();
     }
 }

@@ -216,6 +216,73 @@ public sealed class RealModelGradientTests(RealModelsFixture fx, ITestOutputHelp
         Assert.True(err / wMax < 1e-5, $"relative error {err / wMax:E2}");
     }
 
+    /// <summary>
+    /// Channel scaling (Ablation-CAM's intervention) against the same GAP → fully-connected identity: with A[c]
+    /// multiplied by s_c, score_k changes by Σ_c (s_c − 1)·alpha·W[k,c]·mean_hw(A[c]), computed here from the graph's
+    /// Gemm weights and the activations of a plain forward pass. Rows: all ones (the plain scores), one channel
+    /// ablated (three different ones), and two channels scaled by 2 and 0.5.
+    /// </summary>
+    [Theory]
+    [InlineData("regnetx_200mf_int8")]
+    [InlineData("hardnet39ds_int8")]
+    [InlineData("shufflenet_v1_g8_w1_int8")]
+    public void Scaling_channels_changes_the_scores_as_the_gap_fc_head_says(string id)
+    {
+        var c = fx.Get(id);
+        var ex = c.Explainable!;
+        var gemm = c.Model.Graph.Node.Single(n => n.OpType == "Gemm");
+        double[] w = OnnxTensors.ReadAsDoubles(c.Model.Graph.Initializer.Single(t => t.Name == gemm.Input[1]));
+        bool transB = gemm.Attribute.FirstOrDefault(a => a.Name == "transB")?.I == 1;
+        float alpha = gemm.Attribute.FirstOrDefault(a => a.Name == "alpha") is { } al ? al.F : 1f;
+        int classes = c.Card.ClassCount;
+        var image = TestImages.Load(c.Card.Preprocessing, TestImages.Spread(3)[1]);
+        var (scores, acts) = ex.Forward(image, ex.DefaultLayer);
+        int ch = acts.Shape[1], hw = acts.Shape[2] * acts.Shape[3];
+        var mean = new double[ch];
+        for (int ci = 0; ci < ch; ci++) { for (int p = 0; p < hw; p++) mean[ci] += acts.Data[ci * hw + p]; mean[ci] /= hw; }
+
+        var rows = new List<float[]> { Enumerable.Repeat(1f, ch).ToArray() };
+        foreach (int k in new[] { 0, ch / 2, ch - 1 })
+        {
+            var r = Enumerable.Repeat(1f, ch).ToArray();
+            r[k] = 0;
+            rows.Add(r);
+        }
+        var mixed = Enumerable.Repeat(1f, ch).ToArray();
+        mixed[1] = 2; mixed[ch / 3] = 0.5f;
+        rows.Add(mixed);
+        var scaled = ex.ScoresWithChannelsScaled(image, ex.DefaultLayer, new FloatTensor([rows.Count, ch], rows.SelectMany(r => r).ToArray()));
+        Assert.Equal([rows.Count, classes], scaled.Shape);
+
+        double scale = scores.Data.Max(Math.Abs), worst = 0, largestChange = 0;
+        for (int r = 0; r < rows.Count; r++)
+            for (int k = 0; k < classes; k++)
+            {
+                double change = 0;
+                for (int ci = 0; ci < ch; ci++)
+                    if (rows[r][ci] != 1) change += (rows[r][ci] - 1) * alpha * (transB ? w[k * ch + ci] : w[ci * classes + k]) * mean[ci];
+                largestChange = Math.Max(largestChange, Math.Abs(change));
+                worst = Math.Max(worst, Math.Abs(scaled.Item(r)[k] - (scores.Item(0)[k] + change)));
+            }
+        output.WriteLine($"{id}: layer {ex.DefaultLayer} [{ch}×{hw}], max |scaled − (plain + W·Δmean)| = {worst:E2} of max |score| {scale:E2}; largest predicted change {largestChange:E2}");
+        Assert.True(largestChange > 1e-3 * scale, "the scaled channels hardly change any score: the test would not check anything");
+        Assert.True(worst < 1e-5 * scale, $"error {worst:E2} against scores of size {scale:E2}");
+    }
+
+    [Fact]
+    public void Channel_scaling_rejects_a_wrong_shape_and_several_images()
+    {
+        var c = fx.Get("regnetx_200mf_int8");
+        var ex = c.Explainable!;
+        var image = TestImages.Load(c.Card.Preprocessing, TestImages.Spread(3)[0]);
+        int ch = ex.CandidateLayers.Single(l => l.Name == ex.DefaultLayer).Channels;
+        var wrong = Assert.Throws<ArgumentException>(() => ex.ScoresWithChannelsScaled(image, ex.DefaultLayer, FloatTensor.Zeros(2, ch + 1)));
+        Assert.Contains($"[N,{ch}]", wrong.Message);
+        var two = new FloatTensor([2, .. image.Shape[1..]], [.. image.Data, .. image.Data]);
+        Assert.Throws<ArgumentException>(() => ex.ScoresWithChannelsScaled(two, ex.DefaultLayer, FloatTensor.Zeros(1, ch)));
+        Assert.Throws<ArgumentException>(() => ex.ScoresWithChannelsScaled(image, "no_such_layer", FloatTensor.Zeros(1, ch)));
+    }
+
     [Fact]
     public void Batched_backward_equals_single_runs()
     {

@@ -18,6 +18,7 @@ internal sealed class OnnxExplainer : IExplainableClassifier, IDisposable
     // Per (layer, input gradient, objective): objective null is the graph with a seed input, otherwise its targeted form.
     private readonly ConcurrentDictionary<(string Layer, bool Input, GradientObjective? Objective), Lazy<(InferenceSession Session, BackwardGraph Graph)>> _backward = new();
     private readonly ConcurrentDictionary<string, Lazy<InferenceSession>> _forward = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, Lazy<InferenceSession>> _scaled = new(StringComparer.Ordinal);
 
     public OnnxExplainer(OnnxClassifier owner)
     {
@@ -127,6 +128,57 @@ internal sealed class OnnxExplainer : IExplainableClassifier, IDisposable
         return (results[0], results[1]);
     }
 
+    /// <summary>Name of the extra [N, C, 1, 1] input of a channel-scaling graph.</summary>
+    internal const string ChannelScaleName = "vaccnn_channel_scale";
+
+    /// <summary>
+    /// The forward graph with the layer's tensor replaced, for every node that reads it, by layer ⊙ scale (scale an
+    /// extra [N, C, 1, 1] input, broadcast over positions); the image is repeated N times. ONNX Runtime then runs the
+    /// whole network per row, as pytorch-grad-cam's ablation layer does.
+    /// </summary>
+    public FloatTensor ScoresWithChannelsScaled(FloatTensor image, string layer, FloatTensor channelScales)
+    {
+        ArgumentNullException.ThrowIfNull(channelScales);
+        CheckLayer(layer);
+        _owner.CheckImages(image);
+        if (image.Shape[0] != 1) throw new ArgumentException($"one image [1,3,{H},{W}] is scaled, got {image.Shape[0]}", nameof(image));
+        int channels = CandidateLayers.First(l => l.Name == layer).Channels;
+        if (channelScales.Shape.Length != 2 || channelScales.Shape[1] != channels || channelScales.Data.Length != channelScales.Length)
+            throw new ArgumentException($"model {_owner.Card.Id}: channel scales must be [N,{channels}] for layer '{layer}', got [{string.Join(",", channelScales.Shape)}]", nameof(channelScales));
+        int n = channelScales.Shape[0], per = 3 * H * W;
+        var session = _scaled.GetOrAdd(layer, l => new Lazy<InferenceSession>(() => _owner.NewSession(ChannelScalingGraph(l).ToByteArray()))).Value;
+        var images = new FloatTensor([n, 3, H, W], new float[n * per]);
+        for (int i = 0; i < n; i++) image.Data.AsSpan(0, per).CopyTo(images.Item(i));
+        var r = RunBatched(images, session, [_owner.InputName, ChannelScaleName], [_owner.OutputName],
+            (start, count) => OrtValue.CreateTensorValueFromMemory(channelScales.Data[(start * channels)..((start + count) * channels)], [count, channels, 1, 1]));
+        return r[0];
+    }
+
+    private ModelProto ChannelScalingGraph(string layer)
+    {
+        var m = _owner.Model.Clone();
+        var g = m.Graph;
+        string scaled = layer + "__vaccnn_scaled";
+        foreach (var node in g.Node)
+            for (int i = 0; i < node.Input.Count; i++)
+                if (node.Input[i] == layer) node.Input[i] = scaled;
+        // Inserted right after the producer so the node list stays topologically sorted.
+        int producer = g.Node.ToList().FindIndex(nd => nd.Output.Contains(layer));
+        var mul = new NodeProto { Name = "vaccnn_channel_scale_mul", OpType = "Mul" };
+        mul.Input.Add(layer);
+        mul.Input.Add(ChannelScaleName);
+        mul.Output.Add(scaled);
+        g.Node.Insert(producer + 1, mul);
+        foreach (var o in g.Output) if (o.Name == layer) o.Name = scaled; // a layer that is also an output: report the scaled one
+        var type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = OnnxTensors.Float, Shape = new TensorShapeProto() } };
+        type.TensorType.Shape.Dim.Add(new TensorShapeProto.Types.Dimension { DimParam = "N" });
+        type.TensorType.Shape.Dim.Add(new TensorShapeProto.Types.Dimension { DimValue = CandidateLayers.First(l => l.Name == layer).Channels });
+        type.TensorType.Shape.Dim.Add(new TensorShapeProto.Types.Dimension { DimValue = 1 });
+        type.TensorType.Shape.Dim.Add(new TensorShapeProto.Types.Dimension { DimValue = 1 });
+        g.Input.Add(new ValueInfoProto { Name = ChannelScaleName, Type = type });
+        return m;
+    }
+
     public GradientResult Backward(FloatTensor images, FloatTensor outputSeed, string layer, bool withInputGradient)
     {
         CheckLayer(layer);
@@ -221,5 +273,6 @@ internal sealed class OnnxExplainer : IExplainableClassifier, IDisposable
     {
         foreach (var l in _backward.Values) if (l.IsValueCreated) l.Value.Session.Dispose();
         foreach (var l in _forward.Values) if (l.IsValueCreated) l.Value.Dispose();
+        foreach (var l in _scaled.Values) if (l.IsValueCreated) l.Value.Dispose();
     }
 }
