@@ -174,12 +174,9 @@ public sealed class CamMathTests
         AssertClose(ScoreCamReference(reference, x, map.ClassIndex, Enumerable.Range(0, 40)), map);
     }
 
-    [Fact]
-    public void ScoreCam_top_channels_keeps_the_most_varied_channels()
+    /// <summary>The <paramref name="n"/> channels of largest spatial variance, by a plain loop.</summary>
+    private static int[] MostVaried(LinearToyModel m, float[] a, int n)
     {
-        var m = new LinearToyModel(channels: 12);
-        var x = m.RandomImage(17);
-        var a = m.Layer(x.Data);
         int lhw = m.Lh * m.Lh;
         double Variance(int k)
         {
@@ -187,7 +184,15 @@ public sealed class CamMathTests
             double mean = v.Average();
             return v.Sum(t => (t - mean) * (t - mean)) / lhw;
         }
-        var top = Enumerable.Range(0, m.K).OrderByDescending(Variance).Take(4).ToArray();
+        return Enumerable.Range(0, m.K).OrderByDescending(Variance).Take(n).ToArray();
+    }
+
+    [Fact]
+    public void ScoreCam_top_channels_keeps_the_most_varied_channels()
+    {
+        var m = new LinearToyModel(channels: 12);
+        var x = m.RandomImage(17);
+        var top = MostVaried(m, m.Layer(x.Data), 4);
         var map = new ScoreCam().Explain(m, x, Request(2, 1, ("channels", 4)), CancellationToken.None);
         AssertClose(ScoreCamReference(new LinearToyModel(channels: 12), x, 2, top), map);
         var all = new ScoreCam().Explain(m, x, Request(2), CancellationToken.None);
@@ -238,14 +243,7 @@ public sealed class CamMathTests
         var m = new LinearToyModel(channels: 12);
         var x = m.RandomImage(19);
         var a = m.Layer(x.Data);
-        int lhw = m.Lh * m.Lh;
-        double Variance(int k)
-        {
-            var v = a.Skip(k * lhw).Take(lhw).Select(f => (double)f).ToArray();
-            double mean = v.Average();
-            return v.Sum(t => (t - mean) * (t - mean)) / lhw;
-        }
-        var top = Enumerable.Range(0, m.K).OrderByDescending(Variance).Take(5).ToArray();
+        var top = MostVaried(m, a, 5);
         var map = new AblationCam().Explain(m, x, Request(1, 1, ("channels", 5)), CancellationToken.None);
         AssertClose(FinishReference(m, a, AblationWeights(m, a, 1, top)), map);
         Assert.Equal(5, m.MaxScaledRows);

@@ -181,6 +181,16 @@ public sealed class RealModelGradientTests(RealModelsFixture fx, ITestOutputHelp
 
     private static double Normal(Random r) => Math.Sqrt(-2 * Math.Log(1 - r.NextDouble())) * Math.Cos(2 * Math.PI * r.NextDouble());
 
+    /// <summary>The fully-connected head's weights as the graph's single Gemm holds them.</summary>
+    private static (double[] W, bool TransB, float Alpha) HeadWeights(OnnxClassifier c)
+    {
+        var gemm = c.Model.Graph.Node.Single(n => n.OpType == "Gemm");
+        double[] w = OnnxTensors.ReadAsDoubles(c.Model.Graph.Initializer.Single(t => t.Name == gemm.Input[1]));
+        bool transB = gemm.Attribute.FirstOrDefault(a => a.Name == "transB")?.I == 1;
+        float alpha = gemm.Attribute.FirstOrDefault(a => a.Name == "alpha") is { } al ? al.F : 1f;
+        return (w, transB, alpha);
+    }
+
     /// <summary>
     /// Exact identity for a GAP → fully-connected head: score_k = Σ_c W[k,c]·mean_hw(A[c]) + b, so
     /// dscore_k/dA[c,h,w] = W[k,c]/(H·W) for every h, w.
@@ -193,11 +203,7 @@ public sealed class RealModelGradientTests(RealModelsFixture fx, ITestOutputHelp
     {
         var c = fx.Get(id);
         var ex = c.Explainable!;
-        var gemm = c.Model.Graph.Node.Single(n => n.OpType == "Gemm");
-        var wt = c.Model.Graph.Initializer.Single(t => t.Name == gemm.Input[1]);
-        double[] w = OnnxTensors.ReadAsDoubles(wt);
-        bool transB = gemm.Attribute.FirstOrDefault(a => a.Name == "transB")?.I == 1;
-        float alpha = gemm.Attribute.FirstOrDefault(a => a.Name == "alpha") is { } al ? al.F : 1f;
+        var (w, transB, alpha) = HeadWeights(c);
         int classes = c.Card.ClassCount;
         var images = TestImages.Load(c.Card.Preprocessing, TestImages.Spread(3)[2]);
         const int k = 417;
@@ -230,10 +236,7 @@ public sealed class RealModelGradientTests(RealModelsFixture fx, ITestOutputHelp
     {
         var c = fx.Get(id);
         var ex = c.Explainable!;
-        var gemm = c.Model.Graph.Node.Single(n => n.OpType == "Gemm");
-        double[] w = OnnxTensors.ReadAsDoubles(c.Model.Graph.Initializer.Single(t => t.Name == gemm.Input[1]));
-        bool transB = gemm.Attribute.FirstOrDefault(a => a.Name == "transB")?.I == 1;
-        float alpha = gemm.Attribute.FirstOrDefault(a => a.Name == "alpha") is { } al ? al.F : 1f;
+        var (w, transB, alpha) = HeadWeights(c);
         int classes = c.Card.ClassCount;
         var image = TestImages.Load(c.Card.Preprocessing, TestImages.Spread(3)[1]);
         var (scores, acts) = ex.Forward(image, ex.DefaultLayer);
