@@ -54,15 +54,16 @@ internal static class InputAttribution
     }
 
     /// <summary>
-    /// Gradients of the raw score of <paramref name="cls"/> at <paramref name="count"/> inputs that
-    /// <paramref name="fill"/> writes (input i into its span), <paramref name="batch"/> at a time; each gradient is
-    /// handed to <paramref name="accumulate"/> with its index. Backward needs a layer although only the input
-    /// gradient is used: the model's default.
+    /// The mean gradient ([3, H, W], summed in double) of the raw score of <paramref name="cls"/> over
+    /// <paramref name="count"/> inputs that <paramref name="fill"/> writes (input i into its span, in order),
+    /// <paramref name="batch"/> at a time. Backward needs a layer although only the input gradient is used: the
+    /// model's default.
     /// </summary>
-    public static void Gradients(IExplainableClassifier explainable, int height, int width, int count, int batch, int cls,
-        Action<int, Span<float>> fill, Action<int, ReadOnlySpan<float>> accumulate, CancellationToken cancellationToken)
+    public static double[] MeanGradient(IExplainableClassifier explainable, int height, int width, int count, int batch, int cls,
+        Action<int, Span<float>> fill, CancellationToken cancellationToken)
     {
         int per = 3 * height * width;
+        var sum = new double[per];
         for (int start = 0; start < count; start += batch)
         {
             cancellationToken.ThrowIfCancellationRequested();
@@ -71,7 +72,13 @@ internal static class InputAttribution
             for (int i = 0; i < n; i++) fill(start + i, inputs.Item(i));
             var r = explainable.Backward(inputs, GradientTarget.ForAll(n, cls, GradientObjective.Score), explainable.DefaultLayer, withInputGradient: true);
             var g = r.InputGradient ?? throw new InvalidOperationException("the model returned no input gradient although one was asked for");
-            for (int i = 0; i < n; i++) accumulate(start + i, g.Item(i));
+            for (int i = 0; i < n; i++)
+            {
+                var gi = g.Item(i);
+                for (int j = 0; j < per; j++) sum[j] += gi[j];
+            }
         }
+        for (int j = 0; j < per; j++) sum[j] /= count;
+        return sum;
     }
 }

@@ -79,17 +79,15 @@ public sealed class IntegratedGradients : IExplainer
 
         var delta = new float[per];
         for (int j = 0; j < per; j++) delta[j] = image.Data[j] - baseline[j];
-        var sum = new double[per];
-        InputAttribution.Gradients(explainable, height, width, steps, settings.Int("batch"), cls,
+        var mean = InputAttribution.MeanGradient(explainable, height, width, steps, settings.Int("batch"), cls,
             (i, input) =>
             {
                 float alpha = (float)((i + 0.5) / steps);
                 for (int j = 0; j < per; j++) input[j] = baseline[j] + alpha * delta[j];
             },
-            (_, g) => { for (int j = 0; j < per; j++) sum[j] += g[j]; },
             cancellationToken);
         var attributions = new float[per];
-        for (int j = 0; j < per; j++) attributions[j] = (float)(delta[j] * sum[j] / steps);
+        for (int j = 0; j < per; j++) attributions[j] = (float)(delta[j] * mean[j]);
         return new IntegratedGradientsResult(attributions, cls, probability, scores[0], scores[1]);
     }
 

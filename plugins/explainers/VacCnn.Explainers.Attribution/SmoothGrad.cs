@@ -72,18 +72,14 @@ public sealed class SmoothGrad : IExplainer
         int height = image.Shape[2], width = image.Shape[3], per = image.Data.Length;
         double sigma = Sigma(image, noise);
         var rng = new GaussianSource(seed);
-        var sum = new double[per];
         var eps = new float[per];
-        InputAttribution.Gradients(explainable, height, width, samples, batch, cls,
+        var mean = InputAttribution.MeanGradient(explainable, height, width, samples, batch, cls,
             (_, input) =>
             {
                 rng.FillSerial(eps, sigma); // copies are filled in order, so copy i gets the i-th draw (see Noise)
                 for (int j = 0; j < per; j++) input[j] = image.Data[j] + eps[j];
             },
-            (_, g) => { for (int j = 0; j < per; j++) sum[j] += g[j]; },
             cancellationToken);
-        var mean = new float[per];
-        for (int j = 0; j < per; j++) mean[j] = (float)(sum[j] / samples);
-        return mean;
+        return Array.ConvertAll(mean, v => (float)v);
     }
 }
