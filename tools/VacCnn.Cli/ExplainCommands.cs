@@ -14,7 +14,9 @@ internal static class ExplainCommands
 
         Explanations (heatmap PNG with contours, .npy map; similarity matrix of several models' maps):
           vaccnn explain --models DIR --model ID --method ID [--class N] [--layer NAME] [--threshold T]
-                 [--seed N] [--set NAME=VALUE]... [--colormap viridis|inferno|jet] IMAGE --out FILE.png [--map FILE.npy] [--json]
+                 [--seed N] [--set NAME=VALUE]... [--colormap viridis|inferno|jet] IMAGE --out FILE.png [--map FILE.npy]
+                 [--quality-steps N] [--json]
+            (also measures deletion/insertion AUC with N steps, default 16, 0 = skip: 2N+1 forward passes)
           vaccnn similarity --models DIR --model A --model B ... --method ID --metric ID [--class N] IMAGE [--json]
           vaccnn layers --models DIR --model ID [--json]
         """;
@@ -23,12 +25,13 @@ internal static class ExplainCommands
 
     public static int Explain(CliArgs cli)
     {
-        Commands.RejectUnknown(cli, [.. RunFlags, "--layer", "--threshold", "--out", "--map", "--colormap"]);
+        Commands.RejectUnknown(cli, [.. RunFlags, "--layer", "--threshold", "--out", "--map", "--colormap", "--quality-steps"]);
         string modelId = cli.Require("--model", "model id; see vaccnn models");
         string method = cli.Require("--method", "explanation method; see vaccnn plugins");
         string output = cli.Require("--out", "PNG file to write the heatmap to");
         string image = OneImage(cli);
         double threshold = cli.GetDouble("--threshold", 0.5, 0, 1);
+        int qualitySteps = cli.GetInt("--quality-steps", DeletionInsertion.DefaultSteps, 0, DeletionInsertion.MaxSteps);
         var options = new HeatmapOptions(Threshold: threshold, Colormap: cli.Get("--colormap") ?? "viridis");
         try { options.Validate(); }
         catch (ArgumentException e) { throw new CliException(e.Message); }
@@ -38,7 +41,7 @@ internal static class ExplainCommands
         using (catalog)
         using (registry)
         {
-            var runner = new ExplanationRunner(registry, catalog.Explainers);
+            var runner = new ExplanationRunner(registry, catalog.Explainers, qualitySteps);
             var what = Resolve(runner, modelId, method, cli, cli.Get("--layer"));
             var result = Run(runner, what, image, !cli.Has("--no-progress"), $"{modelId} {method}");
             using (var picture = ImageFiles.LoadRgb(image))
@@ -67,6 +70,9 @@ internal static class ExplainCommands
                 width = result.ImageWidth,
                 height = result.ImageHeight,
                 millis = result.Millis,
+                deletion = result.Quality?.Deletion,
+                insertion = result.Quality?.Insertion,
+                quality = result.Quality, // both areas, both curves, steps, millis
                 threshold,
                 @out = Path.GetFullPath(output),
                 map = mapFile == null ? null : Path.GetFullPath(mapFile),
@@ -79,6 +85,9 @@ internal static class ExplainCommands
                 if (truth != null) Console.Out.WriteLine($"ground truth    {truth.Index} ({truth.Label})");
                 Console.Out.WriteLine($"layer           {row.layer ?? "(none)"}");
                 Console.Out.WriteLine($"time            {row.millis} ms");
+                if (result.Quality is { } q)
+                    Console.Out.WriteLine(FormattableString.Invariant(
+                        $"deletion AUC    {q.Deletion:F4} (lower = more faithful)\ninsertion AUC   {q.Insertion:F4} (higher = more faithful; {q.Steps} steps, {q.Millis} ms)"));
                 Console.Out.WriteLine($"heatmap         {row.@out}" + (row.map != null ? $"\nmap             {row.map}" : ""));
             }
             return 0;
@@ -101,7 +110,7 @@ internal static class ExplainCommands
         {
             var metric = catalog.Metrics.FirstOrDefault(m => m.Id == metricId)
                 ?? throw new CliException($"no similarity metric '{metricId}'; known: {string.Join(", ", catalog.Metrics.Select(m => m.Id))}");
-            var runner = new ExplanationRunner(registry, catalog.Explainers);
+            var runner = new ExplanationRunner(registry, catalog.Explainers, qualitySteps: 0); // the matrix needs the maps only
             // Validate every model before spending time on the first one.
             var requests = modelIds.Select(id => Resolve(runner, id, method, cli, layer: null)).ToList();
             var maps = new List<SaliencyMap>();

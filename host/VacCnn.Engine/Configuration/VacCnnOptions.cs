@@ -49,6 +49,12 @@ public sealed class VacCnnOptions
     /// <summary>Disk for finished explanation maps, in MB; past it the least recently used are deleted.</summary>
     [Range(1, 1_048_576)] public int ExplanationDiskMegabytes { get; set; } = 4096;
 
+    /// <summary>
+    /// Steps of the deletion and insertion curves measured with every explanation (2·steps + 1 forward passes each);
+    /// 0 = not measured.
+    /// </summary>
+    [Range(0, 256)] public int QualitySteps { get; set; } = 16;
+
     /// <summary>Value of <see cref="Storage"/> for one machine: SQLite tables in <see cref="Data"/>, in-memory job queue.</summary>
     public const string EmbeddedStorage = "embedded";
 

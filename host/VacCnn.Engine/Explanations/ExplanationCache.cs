@@ -13,13 +13,15 @@ public static class ExplanationKeys
     /// <summary>
     /// SHA-256 over everything that determines the map: the model's files, the image's bytes, the explainer and the
     /// build of its plugin (its module version id, so a changed explainer never serves old maps), the class ("pred"
-    /// when the predicted one), the resolved layer, every setting with defaults filled in, and the seed.
+    /// when the predicted one), the resolved layer, every setting with defaults filled in, the seed, and the steps of
+    /// the deletion/insertion measurement stored with the map.
     /// </summary>
-    public static string For(string modelFingerprint, string imageFingerprint, ResolvedExplanation what)
+    public static string For(string modelFingerprint, string imageFingerprint, ResolvedExplanation what, int qualitySteps)
     {
         var r = what.Request;
         string text = string.Join("\n",
-            "vaccnn-explanation-v1", modelFingerprint, imageFingerprint, what.Explainer.Id,
+            "vaccnn-explanation-v2", qualitySteps.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            modelFingerprint, imageFingerprint, what.Explainer.Id,
             what.Explainer.GetType().Assembly.ManifestModule.ModuleVersionId.ToString("N"),
             r.ClassIndex?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "pred",
             r.Layer ?? "", what.CanonicalSettings, r.Seed.ToString(System.Globalization.CultureInfo.InvariantCulture));
@@ -33,7 +35,8 @@ public static class ExplanationKeys
 /// are bounded too: when they pass the disk budget, the least recently used (by modification time, which a hit
 /// refreshes) are deleted down to 90 % of it.
 /// <para>File format (little-endian): ASCII <c>VXM1</c>; int32 length of a UTF-8 JSON header; the header (key,
-/// model, method, class, probability, layer, prediction, sizes, crop rectangle, millis, seed); then the crop-resolution
+/// model, method, class, probability, layer, prediction, sizes, crop rectangle, millis, seed, deletion/insertion AUC
+/// and curves); then the crop-resolution
 /// map as float32, row-major. The original-resolution map is re-derived with <see cref="MapPlacement"/>
 /// (deterministic), which keeps files 4–10× smaller.</para>
 /// </summary>
@@ -160,14 +163,14 @@ public sealed class ExplanationCache
 
     private sealed record Header(string Key, string Model, string Method, int ClassIndex, float Probability, string? Layer,
         int PredictedIndex, float PredictedProbability, int ImageWidth, int ImageHeight, double CropX, double CropY,
-        double CropWidth, double CropHeight, int MapWidth, int MapHeight, long Millis, int Seed);
+        double CropWidth, double CropHeight, int MapWidth, int MapHeight, long Millis, int Seed, ExplanationQuality? Quality = null);
 
     private static void Write(Stream s, ExplanationResult r)
     {
         var m = r.CropMap;
         var header = JsonSerializer.SerializeToUtf8Bytes(new Header(r.Key, r.ModelId, r.Method, m.ClassIndex, m.Probability, m.Layer,
             r.PredictedIndex, r.PredictedProbability, r.ImageWidth, r.ImageHeight, r.Crop.X, r.Crop.Y, r.Crop.Width, r.Crop.Height,
-            m.Width, m.Height, r.Millis, r.Seed));
+            m.Width, m.Height, r.Millis, r.Seed, r.Quality));
         s.Write(Magic);
         Span<byte> len = stackalloc byte[4];
         BinaryPrimitives.WriteInt32LittleEndian(len, header.Length);
@@ -194,7 +197,7 @@ public sealed class ExplanationCache
             Crop = new CropRect(h.CropX, h.CropY, h.CropWidth, h.CropHeight),
             ImageWidth = h.ImageWidth, ImageHeight = h.ImageHeight,
             PredictedIndex = h.PredictedIndex, PredictedProbability = h.PredictedProbability,
-            Millis = h.Millis, Seed = h.Seed,
+            Millis = h.Millis, Seed = h.Seed, Quality = h.Quality,
         };
     }
 }

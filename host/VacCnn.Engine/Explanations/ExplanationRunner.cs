@@ -61,10 +61,12 @@ public sealed class ExplanationResult
     public required int PredictedIndex { get; init; }
     /// <summary>Its probability.</summary>
     public required float PredictedProbability { get; init; }
-    /// <summary>Time taken by the explanation (preprocessing included), milliseconds.</summary>
+    /// <summary>Time taken by the explanation (preprocessing included, the quality measurement not), milliseconds.</summary>
     public required long Millis { get; init; }
     /// <summary>Seed used.</summary>
     public required int Seed { get; init; }
+    /// <summary>Deletion and insertion AUC of the map, measured with it; null when measuring is switched off.</summary>
+    public ExplanationQuality? Quality { get; init; }
 
     /// <summary>Class explained.</summary>
     public int ClassIndex => CropMap.ClassIndex;
@@ -83,9 +85,10 @@ public sealed class ExplanationResult
 /// <summary>
 /// Explains one image end to end, for the web service and the CLI alike: check the file (ImageSharp header limits),
 /// preprocess it exactly as the model's evaluation does, run the explainer, place the map back onto the original
-/// picture, and report the model's prediction next to the class explained.
+/// picture, report the model's prediction next to the class explained, and measure the map's deletion and insertion
+/// AUC (<see cref="DeletionInsertion"/>) with <paramref name="qualitySteps"/> steps (0 = not measured).
 /// </summary>
-public sealed class ExplanationRunner(ModelRegistry models, IEnumerable<IExplainer> explainers)
+public sealed class ExplanationRunner(ModelRegistry models, IEnumerable<IExplainer> explainers, int qualitySteps = DeletionInsertion.DefaultSteps)
 {
     private readonly IReadOnlyList<IExplainer> _explainers = explainers.ToList();
     private readonly ConcurrentDictionary<string, ImagePreprocessor> _preprocessors = new(StringComparer.Ordinal);
@@ -93,6 +96,11 @@ public sealed class ExplanationRunner(ModelRegistry models, IEnumerable<IExplain
 
     /// <summary>The models.</summary>
     public ModelRegistry Models => models;
+
+    /// <summary>Steps of the deletion and insertion curves measured with every explanation; 0 = not measured.</summary>
+    public int QualitySteps { get; } = qualitySteps is >= 0 and <= DeletionInsertion.MaxSteps
+        ? qualitySteps
+        : throw new ArgumentOutOfRangeException(nameof(qualitySteps), qualitySteps, $"quality steps must be from 0 to {DeletionInsertion.MaxSteps}");
 
     /// <summary>The explanation methods, by id.</summary>
     public IReadOnlyList<IExplainer> Explainers => _explainers;
@@ -181,6 +189,10 @@ public sealed class ExplanationRunner(ModelRegistry models, IEnumerable<IExplain
         foreach (float v in map.Values)
             if (!(v >= 0 && v <= 1))
                 throw new InvalidOperationException($"explainer '{what.Explainer.Id}' returned a value {v} outside [0, 1]");
+        long millis = clock.ElapsedMilliseconds;
+        var quality = QualitySteps > 0
+            ? DeletionInsertion.Measure(model, batch.Tensor, map.Values, map.ClassIndex, QualitySteps, cancellationToken)
+            : null;
         return new ExplanationResult
         {
             Key = key,
@@ -192,8 +204,9 @@ public sealed class ExplanationRunner(ModelRegistry models, IEnumerable<IExplain
             ImageHeight = height,
             PredictedIndex = predicted,
             PredictedProbability = predictedProbability,
-            Millis = clock.ElapsedMilliseconds,
+            Millis = millis,
             Seed = what.Request.Seed,
+            Quality = quality,
         };
     }
 }

@@ -90,7 +90,7 @@ public sealed class ExplanationService : IDisposable
     public static ExplanationService Create(VacCnnEngine engine)
     {
         var o = engine.Options;
-        var runner = new ExplanationRunner(engine.Models, engine.Plugins.Explainers);
+        var runner = new ExplanationRunner(engine.Models, engine.Plugins.Explainers, o.QualitySteps);
         var images = new ImageLibrary(o.Images, engine.Classes, Path.Combine(o.Data, "thumbnails"));
         var cache = new ExplanationCache(Path.Combine(o.Data, "explanations"), (long)o.ExplanationCacheMegabytes << 20, (long)o.ExplanationDiskMegabytes << 20);
         return new ExplanationService(runner, images, cache, engine.Classes, engine.Plugins.Metrics, engine.Evaluation.ModelFingerprint,
@@ -118,7 +118,7 @@ public sealed class ExplanationService : IDisposable
         if (string.IsNullOrEmpty(q.Image)) throw new ExplanationRequestException(RequestProblem.BadRequest, "missing parameter 'image'");
         string path = Images.Resolve(q.Image)
             ?? throw new ExplanationRequestException(RequestProblem.NotFound, $"no image '{q.Image}' in the image set");
-        string key = ExplanationKeys.For(_modelFingerprint(what.Model.Card.Id), ImageFiles.ContentFingerprint(path), what);
+        string key = ExplanationKeys.For(_modelFingerprint(what.Model.Card.Id), ImageFiles.ContentFingerprint(path), what, Runner.QualitySteps);
         return new ExplanationTarget(what, q.Image, path, key, Images.Label(q.Image));
     }
 

@@ -136,6 +136,10 @@ public static class ExplanationEndpoints
             millis = r.Millis,
             seed = r.Seed,
             crop = new { x = r.Crop.X, y = r.Crop.Y, width = r.Crop.Width, height = r.Crop.Height },
+            // Deletion (lower = more faithful) and insertion (higher = more faithful) AUC; see DeletionInsertion.
+            deletion = r.Quality?.Deletion,
+            insertion = r.Quality?.Insertion,
+            quality = r.Quality, // both areas, both curves, steps, millis
             key = r.Key,
             mapUrl = "/api/explanations/map" + identity,
             pngUrl = "/api/explanations/png" + identity,
