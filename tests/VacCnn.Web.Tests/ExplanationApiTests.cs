@@ -42,13 +42,14 @@ public sealed class ExplanationWebFixture : IDisposable
 
     public TempDir Data { get; } = new("vaccnn-xweb-data");
     public string ImagesRoot => _images.Path;
+    public string ModelsRoot => _models.Path;
     public string OutsideFile => _outside.Combine("secret.JPEG");
     public WebApplicationFactory<Program> Factory { get; }
 
-    /// <summary>Another host over the same images, with its own data folder and queue size.</summary>
-    public WebApplicationFactory<Program> Create(int capacity, string models, string data)
+    /// <summary>Another host over the same images, with its own data folder, queue size and further settings.</summary>
+    public WebApplicationFactory<Program> Create(int capacity, string models, string data, IReadOnlyDictionary<string, string?>? extra = null)
     {
-        var f = WebAppFixture.CreateFactory(new Dictionary<string, string?>
+        var settings = new Dictionary<string, string?>
         {
             ["VacCnn:Models"] = models,
             ["VacCnn:Images"] = _images.Path,
@@ -58,7 +59,9 @@ public sealed class ExplanationWebFixture : IDisposable
             ["VacCnn:Device"] = "Cpu",
             ["VacCnn:ExplanationQueueCapacity"] = capacity.ToString(CultureInfo.InvariantCulture),
             ["VacCnn:ExplanationWorkers"] = "1",
-        });
+        };
+        foreach (var (k, v) in extra ?? new Dictionary<string, string?>()) settings[k] = v;
+        var f = WebAppFixture.CreateFactory(settings);
         _extra.Add(f);
         return f;
     }
@@ -258,6 +261,7 @@ public sealed class ExplanationApiTests(ExplanationWebFixture app)
         Assert.InRange(body.GetProperty("probability").GetDouble(), 0, 1);
         Assert.False(string.IsNullOrEmpty(body.GetProperty("layer").GetString()));
         Assert.True(body.GetProperty("millis").GetInt64() >= 0);
+        AssertQuality(body);
         foreach (string name in new[] { "className", "predictedName", "mapUrl", "pngUrl" })
             Assert.False(string.IsNullOrEmpty(body.GetProperty(name).GetString()), name);
 
@@ -271,6 +275,29 @@ public sealed class ExplanationApiTests(ExplanationWebFixture app)
         var otherBody = await Json(other);
         Assert.Equal(0, otherBody.GetProperty("classIndex").GetInt32());
         Assert.Equal(body.GetProperty("predictedIndex").GetInt32(), otherBody.GetProperty("predictedIndex").GetInt32());
+    }
+
+    /// <summary>
+    /// The deletion/insertion fields of a finished explanation: both areas in [0, 1], each the trapezoidal area of its
+    /// 17-point curve (recomputed here), and both curves meet at the explained class's probability on the whole image.
+    /// </summary>
+    internal static void AssertQuality(JsonElement body)
+    {
+        var q = body.GetProperty("quality");
+        Assert.Equal(16, q.GetProperty("steps").GetInt32());
+        foreach (string kind in new[] { "deletion", "insertion" })
+        {
+            var curve = q.GetProperty(kind + "Curve").EnumerateArray().Select(x => x.GetDouble()).ToArray();
+            Assert.Equal(17, curve.Length);
+            Assert.All(curve, p => Assert.InRange(p, 0, 1));
+            double area = 0;
+            for (int k = 0; k < 16; k++) area += (curve[k] + curve[k + 1]) / 2 / 16;
+            Assert.Equal(area, body.GetProperty(kind).GetDouble(), 6);
+            Assert.Equal(area, q.GetProperty(kind).GetDouble(), 6);
+        }
+        double probability = body.GetProperty("probability").GetDouble();
+        Assert.Equal(probability, q.GetProperty("deletionCurve")[0].GetDouble(), 3);
+        Assert.Equal(probability, q.GetProperty("insertionCurve")[16].GetDouble(), 3);
     }
 
     [Fact]

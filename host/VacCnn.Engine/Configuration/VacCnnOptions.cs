@@ -55,6 +55,25 @@ public sealed class VacCnnOptions
     /// </summary>
     [Range(0, 256)] public int QualitySteps { get; set; } = 16;
 
+    /// <summary>
+    /// Whether users may upload their own photos (Compare page, <c>POST /api/images</c>). Unset: allowed when anyone may
+    /// browse, refused when <c>VacCnn:Security:Browsing</c> is <c>private</c> (the site then needs an account, and
+    /// photos would be stored for every account to see); true or false decides outright.
+    /// </summary>
+    public bool? Uploads { get; set; }
+
+    /// <summary>Largest photo a user may upload, in MB.</summary>
+    [Range(1, 256)] public int UploadMegabytes { get; set; } = 20;
+
+    /// <summary>Most pixels of an uploaded photo, in megapixels.</summary>
+    [Range(1, 100)] public int UploadMegapixels { get; set; } = 40;
+
+    /// <summary>Uploads kept; past it the oldest are deleted.</summary>
+    [Range(1, 1_000_000)] public int MaxUploads { get; set; } = 500;
+
+    /// <summary>Disk for uploads, in MB; past it the oldest are deleted.</summary>
+    [Range(1, 1_048_576)] public int UploadDiskMegabytes { get; set; } = 1024;
+
     /// <summary>Value of <see cref="Storage"/> for one machine: SQLite tables in <see cref="Data"/>, in-memory job queue.</summary>
     public const string EmbeddedStorage = "embedded";
 

@@ -91,7 +91,9 @@ public sealed class ExplanationService : IDisposable
     {
         var o = engine.Options;
         var runner = new ExplanationRunner(engine.Models, engine.Plugins.Explainers, o.QualitySteps);
-        var images = new ImageLibrary(o.Images, engine.Classes, Path.Combine(o.Data, "thumbnails"));
+        var uploads = new UploadStore(Path.Combine(o.Data, "uploads"), new UploadLimits((long)o.UploadMegabytes << 20,
+            o.UploadMegapixels * 1_000_000L, o.MaxUploads, (long)o.UploadDiskMegabytes << 20));
+        var images = new ImageLibrary(o.Images, engine.Classes, Path.Combine(o.Data, "thumbnails"), uploads);
         var cache = new ExplanationCache(Path.Combine(o.Data, "explanations"), (long)o.ExplanationCacheMegabytes << 20, (long)o.ExplanationDiskMegabytes << 20);
         return new ExplanationService(runner, images, cache, engine.Classes, engine.Plugins.Metrics, engine.Evaluation.ModelFingerprint,
             o.ExplanationQueueCapacity, o.ExplanationWorkers);

@@ -15,7 +15,8 @@ public sealed record ImageEntry(string Id, string File, string Wnid, int ClassIn
 /// <summary>
 /// The configured images root seen from the outside: image ids resolve only to regular image files inside the root
 /// (no '..', no absolute paths, no symbolic links that lead out of it), the labelled list is re-read at most every
-/// few seconds, and thumbnails are cached on disk.
+/// few seconds, and thumbnails are cached on disk. Ids of users' uploads (<see cref="UploadStore.IdPrefix"/>) resolve
+/// in the upload store; they have no ground truth.
 /// </summary>
 public sealed class ImageLibrary
 {
@@ -29,16 +30,21 @@ public sealed class ImageLibrary
     /// <param name="root">Images root.</param>
     /// <param name="classes">Labels.</param>
     /// <param name="thumbnailFolder">Where thumbnails are cached; null = not cached.</param>
-    public ImageLibrary(string? root, ImageNetClasses classes, string? thumbnailFolder)
+    /// <param name="uploads">Users' uploads, or null when none are kept.</param>
+    public ImageLibrary(string? root, ImageNetClasses classes, string? thumbnailFolder, UploadStore? uploads = null)
     {
         _classes = classes;
         _thumbs = thumbnailFolder;
+        Uploads = uploads;
         if (!string.IsNullOrWhiteSpace(root) && Directory.Exists(root))
         {
             Root = Path.TrimEndingDirectorySeparator(Path.GetFullPath(root));
             RealRoot = SafePaths.RealPath(Root);
         }
     }
+
+    /// <summary>Users' uploads, or null.</summary>
+    public UploadStore? Uploads { get; }
 
     /// <summary>Absolute root, or null when no image set is configured.</summary>
     public string? Root { get; }
@@ -77,7 +83,7 @@ public sealed class ImageLibrary
     }
 
     /// <summary>The ground truth of an image id, or null when it is not a labelled image of the set.</summary>
-    public LabeledImage? Label(string id) => Root == null ? null : Snapshot().ById.GetValueOrDefault(id);
+    public LabeledImage? Label(string id) => Root == null || UploadStore.IsUploadId(id) ? null : Snapshot().ById.GetValueOrDefault(id);
 
     /// <summary>
     /// The file an id names, or null when it does not name an image file inside the root: empty, absolute, with '.'
@@ -86,6 +92,7 @@ public sealed class ImageLibrary
     /// </summary>
     public string? Resolve(string? id)
     {
+        if (UploadStore.IsUploadId(id)) return Uploads?.Resolve(id);
         if (Root == null || RealRoot == null || string.IsNullOrEmpty(id) || id.Length > 1024) return null;
         if (id.Contains('\0') || id.Contains('\\') || id.StartsWith('/') || Path.IsPathRooted(id)) return null;
         if (id.Split('/').Any(s => s is "" or "." or "..")) return null;

@@ -1,6 +1,10 @@
 using System.Globalization;
 using Microsoft.AspNetCore.Http.Extensions;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.Options;
+using VacCnn.Engine.Configuration;
 using VacCnn.Engine.Explanations;
+using VacCnn.Web.Security;
 
 namespace VacCnn.Web.Api;
 
@@ -36,6 +40,8 @@ public static class ExplanationEndpoints
         api.MapGet("/metrics", (ExplanationService s) =>
             Results.Ok(s.Metrics.Select(m => new { id = m.Id, displayName = m.DisplayName, description = m.Description })));
         api.MapGet("/images", ListImages);
+        // The form is read by hand (no IFormFile binding, so no antiforgery token): a JSON API for scripts and pages alike.
+        api.MapPost("/images", Upload);
         api.MapGet("/images/{id}/file", ImageFile);
         api.MapGet("/images/{id}/thumb", Thumbnail);
         api.MapGet("/explanations", Explanation);
@@ -75,6 +81,57 @@ public static class ExplanationEndpoints
             thumbUrl = $"/api/images/{Uri.EscapeDataString(i.Id)}/thumb",
         }));
     });
+
+    /// <summary>Whether uploads are allowed: <see cref="VacCnnOptions.Uploads"/>, or by default only when anyone may browse.</summary>
+    internal static bool UploadsAllowed(VacCnnOptions o, SecurityOptions security) => o.Uploads ?? !security.IsPrivate;
+
+    private static async Task<IResult> Upload(HttpRequest request, ExplanationService s, IOptions<VacCnnOptions> options,
+        IOptions<SecurityOptions> security)
+    {
+        if (!UploadsAllowed(options.Value, security.Value))
+            return Results.Json(new { error = "uploads are disabled on this server (VacCnn:Uploads)" }, statusCode: StatusCodes.Status403Forbidden);
+        if (s.Images.Uploads is not { } store) return Results.NotFound(new { error = "this server keeps no uploads" });
+        // Room for the multipart framing around the largest accepted file; anything longer is refused unread.
+        long limit = store.Limits.MaxFileBytes + (64 << 10);
+        if (request.ContentLength > limit)
+            return Results.Json(new { error = $"the upload is larger than the {store.Limits.MaxFileBytes >> 20} MB allowed" },
+                statusCode: StatusCodes.Status413PayloadTooLarge);
+        if (request.HttpContext.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } size) size.MaxRequestBodySize = limit;
+        if (!request.HasFormContentType || !request.ContentType!.StartsWith("multipart/form-data", StringComparison.OrdinalIgnoreCase))
+            return Results.BadRequest(new { error = "send the photo as multipart/form-data in a field named 'file'" });
+        IFormCollection form;
+        try { form = await request.ReadFormAsync(new FormOptions { MultipartBodyLengthLimit = limit }, request.HttpContext.RequestAborted); }
+        catch (Exception e) when (e is InvalidDataException or BadHttpRequestException or IOException)
+        {
+            return e is BadHttpRequestException { StatusCode: StatusCodes.Status413PayloadTooLarge }
+                   || e.Message.Contains("limit", StringComparison.OrdinalIgnoreCase)
+                ? Results.Json(new { error = $"the upload is larger than the {store.Limits.MaxFileBytes >> 20} MB allowed" }, statusCode: StatusCodes.Status413PayloadTooLarge)
+                : Results.BadRequest(new { error = $"the multipart form cannot be read: {e.Message}" });
+        }
+        if (form.Files.GetFile("file") is not { } file)
+            return Results.BadRequest(new { error = "missing the multipart field 'file' with the photo" });
+        try
+        {
+            await using var stream = file.OpenReadStream();
+            var u = await Task.Run(() => store.Add(stream));
+            string escaped = Uri.EscapeDataString(u.Id);
+            return Results.Json(new
+            {
+                id = u.Id, format = u.Format, width = u.Width, height = u.Height, bytes = u.Bytes, existing = u.Existing,
+                url = $"/api/images/{escaped}/file", thumbUrl = $"/api/images/{escaped}/thumb",
+            }, statusCode: u.Existing ? StatusCodes.Status200OK : StatusCodes.Status201Created);
+        }
+        catch (UploadRejectedException e)
+        {
+            int status = e.Problem switch
+            {
+                UploadProblem.TooLarge => StatusCodes.Status413PayloadTooLarge,
+                UploadProblem.UnsupportedType => StatusCodes.Status415UnsupportedMediaType,
+                _ => StatusCodes.Status422UnprocessableEntity,
+            };
+            return Results.Json(new { error = e.Message }, statusCode: status);
+        }
+    }
 
     // Route values keep an encoded slash as "%2F" (Kestrel does not decode it); ids are relative paths.
     private static string? ImagePath(ExplanationService s, string id) =>

@@ -349,7 +349,7 @@ async function renderGraph() {
 
 // ---------------------------------------------------------------- D: explanation table
 let taskAbort = null;
-let rows = [];        // {tr, values:{label, confidence, classAccuracy, overallAccuracy}, prepared, canvases}
+let rows = [];        // {tr, values:{label, confidence, classAccuracy, overallAccuracy, deletion, insertion}, prepared, canvases}
 let examples = [];    // prepared example maps (redrawn by the threshold slider too)
 
 function describeTask() {
@@ -432,6 +432,8 @@ async function makeRow(spec) {
         confidence: null,
         classAccuracy: gt !== null ? table.get(gt)?.top1 ?? null : null,
         overallAccuracy: model.top1 ?? null,
+        deletion: null,
+        insertion: null,
     };
     const cell = (cls, ...content) => el("td", { class: cls }, ...content);
     const heat = el("canvas", { class: "map", width: 150, height: 150, "aria-label": "heatmap with contours" });
@@ -446,6 +448,8 @@ async function makeRow(spec) {
         cell("num confidence", "…"),
         cell("num class-accuracy", charts.percent(values.classAccuracy)),
         cell("num overall-accuracy", charts.percent(values.overallAccuracy)),
+        cell("num quality deletion", "…"),
+        cell("num quality insertion", "…"),
         cell("map-cell", el("div", { class: "placeholder" }, progress, status), heat),
         cell("map-cell", filtered),
         cell("col-histogram", hist));
@@ -476,6 +480,10 @@ async function explainRow(row, signal) {
         cells[2].textContent = result.predictedName ?? "—";
         cells[2].classList.toggle("wrong", result.groundTruthIndex !== undefined && result.predictedIndex !== result.groundTruthIndex);
         cells[3].textContent = charts.percent(row.values.confidence);
+        row.values.deletion = result.deletion ?? null;
+        row.values.insertion = result.insertion ?? null;
+        qualityCell(cells[6], result.deletion, result.quality?.deletionCurve, "#D55E00", "deletion");
+        qualityCell(cells[7], result.insertion, result.quality?.insertionCurve, "#009E73", "insertion");
         row.tr.querySelector(".placeholder").remove();
         row.heat.hidden = row.filtered.hidden = false;
         row.hist.hidden = false;
@@ -488,6 +496,14 @@ async function explainRow(row, signal) {
         row.progress.remove();
         row.tr.dataset.status = "failed";
     }
+}
+
+/** An AUC with its curve drawn under it (or "—" when the server measures no quality). */
+function qualityCell(td, auc, curve, colour, what) {
+    if (auc === null || auc === undefined) { td.textContent = "—"; return; }
+    const canvas = el("canvas", { class: "curve", "aria-label": `${what} curve: class probability against the fraction of pixels ${what === "deletion" ? "removed" : "inserted"}` });
+    maps.drawCurve(canvas, curve, colour);
+    td.replaceChildren(el("div", { class: "auc", textContent: auc.toFixed(3) }), canvas);
 }
 
 function drawRow(row) {

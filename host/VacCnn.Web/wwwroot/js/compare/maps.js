@@ -162,6 +162,27 @@ export function drawHistogram(canvas, hist, width = 150, height = 80) {
     ctx.fillText(`${hist.pixels} px`, 4, 11);
 }
 
+/**
+ * A deletion or insertion curve (class probability against the fraction of pixels removed or inserted, 0..1 on both
+ * axes) as a small filled area: its area is the AUC written beside it.
+ */
+export function drawCurve(canvas, curve, colour, width = 72, height = 36) {
+    canvas.width = width; canvas.height = height;
+    const ctx = canvas.getContext("2d");
+    ctx.fillStyle = "#fbfbfc"; ctx.fillRect(0, 0, width, height);
+    if (!curve || curve.length < 2) return;
+    const x = (i) => (i / (curve.length - 1)) * width, y = (p) => height - Math.max(0, Math.min(1, p)) * (height - 2);
+    ctx.beginPath();
+    ctx.moveTo(0, height);
+    curve.forEach((p, i) => ctx.lineTo(x(i), y(p)));
+    ctx.lineTo(width, height);
+    ctx.closePath();
+    ctx.fillStyle = colour + "55"; ctx.fill();
+    ctx.beginPath();
+    curve.forEach((p, i) => (i ? ctx.lineTo(x(i), y(p)) : ctx.moveTo(0, y(p))));
+    ctx.strokeStyle = colour; ctx.lineWidth = 1.5; ctx.stroke();
+}
+
 /** Display size of an image that fits a box, keeping its aspect ratio. */
 export function fitSize(naturalWidth, naturalHeight, box) {
     const s = box / Math.max(naturalWidth, naturalHeight);
