@@ -277,6 +277,68 @@ public sealed partial class ComparePageTests(BrowserFixture app)
         NoPageErrors(page);
     }
 
+    [Fact]
+    public async Task AnUploadedPhotoIsExplainedByEveryModelWithSortableDeletionAndInsertionColumns()
+    {
+        // The user's own photo: a sample re-encoded as PNG (other bytes than any file of the image set).
+        string photo = Path.Combine(BrowserFixture.ScreenshotDir, "my-photo.png");
+        using (var image = SixLabors.ImageSharp.Image.Load(Path.Combine(VacCnn.TestSupport.TestPaths.ImageNetSamples, "n01484850_great_white_shark.JPEG")))
+            await SixLabors.ImageSharp.ImageExtensions.SaveAsPngAsync(image, photo);
+        var page = await OpenCompare("/Compare");
+        await page.ClickAsync("#models-all");
+        await page.SelectOptionAsync("#method", await MethodId("Grad-CAM"));
+        await page.SetInputFilesAsync("#upload", photo);
+        await page.WaitForFunctionAsync("() => document.getElementById('upload-status').textContent.includes('×')");
+        await WaitForRows(page, BrowserFixture.ModelIds.Length);
+        string id = await page.EvaluateAsync<string>("() => document.querySelector('#explain-table tbody tr').dataset.image");
+        Assert.Matches("^uploads/[0-9a-f]{64}\\.png$", id);
+        Assert.Contains("image=uploads%2F", page.Url);
+
+        // Each row: no ground truth; the AUCs the API reports for that model and photo, and both curves drawn.
+        foreach (string model in BrowserFixture.ModelIds)
+        {
+            var row = page.Locator($"#explain-table tbody tr[data-model=\"{model}\"]");
+            Assert.Equal("—", (await row.Locator("td.gt").TextContentAsync())?.Trim());
+            Assert.Equal(0, await row.Locator("td.pred.wrong").CountAsync()); // no ground truth: never marked wrong
+            var body = await app.Http.GetFromJsonAsync<JsonElement>($"/api/explanations?model={model}&image={Uri.EscapeDataString(id)}&method=gradcam");
+            foreach (string kind in new[] { "deletion", "insertion" })
+            {
+                double shown = double.Parse((await row.Locator($"td.{kind} .auc").TextContentAsync())!, CultureInfo.InvariantCulture);
+                Near(body.GetProperty(kind).GetDouble(), shown, 0.0005);
+            }
+        }
+        var inked = await page.EvaluateAsync<int[]>("() => [...document.querySelectorAll('#explain-table tbody canvas.curve')].map(c => { " +
+            "const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let n = 0; " +
+            "for (let i = 0; i < d.length; i += 4) if (d[i] !== 251 || d[i + 1] !== 251 || d[i + 2] !== 252) n++; return n; })");
+        Assert.Equal(2 * BrowserFixture.ModelIds.Length, inked.Length);
+        Assert.All(inked, n => Assert.True(n > 50, $"a curve has only {n} drawn pixels"));
+
+        // Sorting by either column orders the rows by the value shown.
+        foreach (string kind in new[] { "deletion", "insertion" })
+        {
+            await page.ClickAsync($"button.sort[data-sort=\"{kind}\"]");
+            var desc = (await page.Locator($"#explain-table tbody td.{kind} .auc").AllTextContentsAsync()).Select(t => double.Parse(t, CultureInfo.InvariantCulture)).ToList();
+            Assert.Equal(desc.OrderByDescending(v => v), desc);
+            await page.ClickAsync($"button.sort[data-sort=\"{kind}\"]");
+            var asc = (await page.Locator($"#explain-table tbody td.{kind} .auc").AllTextContentsAsync()).Select(t => double.Parse(t, CultureInfo.InvariantCulture)).ToList();
+            Assert.Equal(asc.OrderBy(v => v), asc);
+        }
+        await page.Locator("#view-d").ScreenshotAsync(new() { Path = Shot("view-d-upload-quality.png") });
+
+        // The method ranking for this task: every method on the three models and this photo, best margin first.
+        int methods = (await app.Http.GetFromJsonAsync<JsonElement>("/api/explainers")).GetArrayLength();
+        await page.ClickAsync("#ranking-run");
+        await page.WaitForSelectorAsync("#ranking-table[data-status=done]", new() { Timeout = ExplainTimeoutMs });
+        var ranking = await page.EvaluateAsync<double[][]>("() => [...document.querySelectorAll('#ranking-table tbody tr')].map(t => " +
+            "[Number(t.querySelector('td.deletion').textContent), Number(t.querySelector('td.insertion').textContent)])");
+        Assert.Equal(methods, ranking.Length);
+        Assert.All(ranking, r => Assert.True(r[0] is >= 0 and <= 1 && r[1] is >= 0 and <= 1, $"AUCs {r[0]}, {r[1]}"));
+        var margins = ranking.Select(r => r[1] - r[0]).ToList();
+        for (int i = 1; i < margins.Count; i++) Assert.True(margins[i] <= margins[i - 1] + 0.002, $"rank {i + 1} above rank {i}"); // shown rounded to 3 places
+        await page.Locator("#view-e").ScreenshotAsync(new() { Path = Shot("view-e-method-ranking.png") });
+        NoPageErrors(page);
+    }
+
     // ------------------------------------------------------------------ helpers
 
     private async Task<IPage> OpenCompare(string path)

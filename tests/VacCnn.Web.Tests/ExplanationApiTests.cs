@@ -301,6 +301,33 @@ public sealed class ExplanationApiTests(ExplanationWebFixture app)
     }
 
     [Fact]
+    public async Task Method_ranking_is_polled_until_done_and_each_mean_is_that_of_the_methods_own_explanations()
+    {
+        using var client = Client();
+        string[] models = [Small, ExplanationWebFixture.ModelIds[1]];
+        string url = $"/api/ranking?models={string.Join(',', models)}&images={Goldfish}&methods=gradcam,eigencam";
+        var first = await client.GetAsync(url);
+        Assert.Equal(HttpStatusCode.Accepted, first.StatusCode);
+        Assert.Equal("running", (await Json(first)).GetProperty("status").GetString());
+        var done = await UntilDone(client, url);
+        Assert.Equal(HttpStatusCode.OK, done.StatusCode);
+        var methods = (await Json(done)).GetProperty("methods").EnumerateArray().ToList();
+        Assert.Equal(["eigencam", "gradcam"], methods.Select(m => m.GetProperty("method").GetString()).Order().ToList());
+        foreach (var m in methods)
+        {
+            string method = m.GetProperty("method").GetString()!;
+            var each = new List<JsonElement>();
+            foreach (string model in models) each.Add(await Json(await UntilDone(client, ExplainUrl(model, Goldfish, method))));
+            Assert.Equal(each.Average(e => e.GetProperty("deletion").GetDouble()), m.GetProperty("deletion").GetDouble(), 9);
+            Assert.Equal(each.Average(e => e.GetProperty("insertion").GetDouble()), m.GetProperty("insertion").GetDouble(), 9);
+            Assert.Equal(2, m.GetProperty("done").GetInt32());
+        }
+        Assert.Equal(HttpStatusCode.BadRequest, (await client.GetAsync($"/api/ranking?models={Small}")).StatusCode);
+        Assert.Equal(HttpStatusCode.BadRequest, (await client.GetAsync($"/api/ranking?models={Small}&images={Goldfish}&target=magic")).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await client.GetAsync($"/api/ranking?models={Small}&images={Goldfish}&methods=magic")).StatusCode);
+    }
+
+    [Fact]
     public async Task A_damaged_image_fails_with_its_reason_and_the_host_keeps_serving()
     {
         using var client = Client();

@@ -114,10 +114,16 @@ public static class DeletionInsertion
     public static int[] Order(ReadOnlySpan<float> map)
     {
         var order = new int[map.Length];
-        for (int i = 0; i < order.Length; i++) order[i] = i;
-        var keys = map.ToArray();
-        // NaN never comes out of a checked map; ranking it last keeps the order total anyway.
-        return order.OrderByDescending(i => float.IsNaN(keys[i]) ? float.NegativeInfinity : keys[i]).ThenBy(i => i).ToArray();
+        var keys = new float[map.Length];
+        for (int i = 0; i < order.Length; i++)
+        {
+            order[i] = i;
+            // NaN never comes out of a checked map; ranking it last keeps the order total anyway.
+            keys[i] = float.IsNaN(map[i]) ? float.NegativeInfinity : map[i];
+        }
+        // The index breaks ties, so the (unstable) introsort gives one order.
+        Array.Sort(order, (a, b) => keys[a] != keys[b] ? keys[b].CompareTo(keys[a]) : a.CompareTo(b));
+        return order;
     }
 
     /// <summary>Trapezoidal area of a curve sampled at k/(n−1), k = 0..n−1.</summary>

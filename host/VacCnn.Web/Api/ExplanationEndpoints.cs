@@ -20,7 +20,7 @@ public static class ExplanationEndpoints
     private static readonly HashSet<string> Reserved = new(StringComparer.Ordinal)
     {
         "model", "models", "image", "method", "metric", "class", "layer", "seed", "threshold", "bins", "colormap", "alpha",
-        "contours", "kind", "size",
+        "contours", "kind", "size", "images", "methods", "target",
     };
 
     // Parameters that identify an explanation (kept in mapUrl / pngUrl).
@@ -49,6 +49,7 @@ public static class ExplanationEndpoints
         api.MapGet("/explanations/png", Picture);
         api.MapGet("/similarity", Similarity);
         api.MapGet("/histogram", Histogram);
+        api.MapGet("/ranking", Ranking);
         return app;
     }
 
@@ -300,6 +301,24 @@ public static class ExplanationEndpoints
                     models = o.Models, matrix = (double[][]?)null, progress = Math.Round(o.Progress, 4), retryAfterMs = o.RetryAfterMs, pending = o.Pending,
                 }, statusCode: StatusCodes.Status202Accepted);
         }
+    });
+
+    private static Task<IResult> Ranking(HttpRequest request, ExplanationService s) => GuardedAsync(() =>
+    {
+        static string[] List(HttpRequest r, string name) =>
+            (r.Query[name].FirstOrDefault() ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        string target = request.Query["target"].FirstOrDefault() ?? "predicted";
+        if (target is not ("predicted" or "label")) throw Bad($"target must be 'predicted' or 'label', got '{target}'");
+        var o = s.Rank(List(request, "models"), List(request, "images"), List(request, "methods"), explainLabel: target == "label");
+        var methods = o.Methods.Select(m => new
+        {
+            method = m.Method, displayName = m.DisplayName, deletion = m.Deletion, insertion = m.Insertion,
+            done = m.Done, failed = m.Failed, total = m.Total,
+        });
+        return o.Kind == OutcomeKind.Done
+            ? Results.Ok(new { status = "done", methods, progress = 1.0 })
+            : Results.Json(new { status = "running", methods, progress = Math.Round(o.Progress, 4), retryAfterMs = o.RetryAfterMs },
+                statusCode: StatusCodes.Status202Accepted);
     });
 
     /// <summary>The explanation query from the URL; every parameter that is not reserved is an explainer setting.</summary>

@@ -44,6 +44,23 @@ public sealed class ExplainCliTests : IDisposable
         Assert.False(string.IsNullOrEmpty(json.GetProperty("layer").GetString()));
         Assert.True(json.GetProperty("millis").GetInt64() > 0);
 
+        // Deletion and insertion AUC (16 steps by default): each the trapezoidal area of its 17-point curve, and the
+        // deletion curve starts at the probability of the class on the untouched crop.
+        var quality = json.GetProperty("quality");
+        foreach (string kind in new[] { "deletion", "insertion" })
+        {
+            var curve = quality.GetProperty(kind + "Curve").EnumerateArray().Select(x => x.GetDouble()).ToArray();
+            Assert.Equal(17, curve.Length);
+            double area = 0;
+            for (int k = 0; k < 16; k++) area += (curve[k] + curve[k + 1]) / 2 / 16;
+            Assert.Equal(area, json.GetProperty(kind).GetDouble(), 6);
+        }
+        Assert.Equal(json.GetProperty("probability").GetDouble(), quality.GetProperty("deletionCurve")[0].GetDouble(), 4);
+        Assert.True(json.GetProperty("deletion").GetDouble() < json.GetProperty("insertion").GetDouble());
+        var (code0, quick, err0) = Run("explain", "--model", Small, "--method", "gradcam", Goldfish, "--out", png, "--quality-steps", "0", "--json");
+        Assert.True(code0 == 0, err0);
+        Assert.False(JsonDocument.Parse(quick).RootElement.TryGetProperty("quality", out _)); // not measured
+
         using (var picture = Image.Load(png))
             Assert.Equal((info.Width, info.Height), (picture.Width, picture.Height));
         var (values, shape) = Npy.ReadFloats(npy);

@@ -23,9 +23,18 @@ export async function getJson(url, signal) {
     return response.json();
 }
 
+/** POST a photo as multipart field "file"; resolves to {id, width, height, …}, throws ApiError with the server's reason. */
+export async function uploadImage(file, signal) {
+    const form = new FormData();
+    form.append("file", file);
+    const response = await fetch("/api/images", { method: "POST", body: form, signal, headers: { Accept: "application/json" } });
+    if (!response.ok) throw await errorOf(response);
+    return response.json();
+}
+
 /**
  * GET a resource that may still be computing: 202 {status, progress, retryAfterMs} and 429 (+ Retry-After) are
- * retried after the delay the server asks for; onProgress(fraction|null, state) is told each time.
+ * retried after the delay the server asks for; onProgress(fraction|null, state, body) is told each time.
  */
 export async function getWhenReady(url, { signal, onProgress } = {}) {
     for (;;) {
@@ -33,7 +42,7 @@ export async function getWhenReady(url, { signal, onProgress } = {}) {
         if (response.status === 200) return response.json();
         if (response.status === 202) {
             const body = await response.json().catch(() => ({}));
-            onProgress?.(typeof body.progress === "number" ? body.progress : null, body.status || "queued");
+            onProgress?.(typeof body.progress === "number" ? body.progress : null, body.status || "queued", body);
             await sleep(clampDelay(body.retryAfterMs));
             continue;
         }
@@ -78,5 +87,6 @@ export const api = {
     models: () => getJson("/api/models"),
     // Explainer settings (e.g. samples) travel as extra query parameters, as the API takes them.
     explanationUrl: (p) => "/api/explanations" + query({ model: p.model, image: p.image, method: p.method, class: p.classIndex, ...p.settings }),
+    rankingUrl: (p) => "/api/ranking" + query({ models: p.models, images: p.images, target: p.target }),
     similarityUrl: (p) => "/api/similarity" + query({ models: p.models, image: p.image, method: p.method, metric: p.metric, ...p.settings }),
 };

@@ -2,7 +2,7 @@
 // D explanations, E supplemental). The task lives in the URL query string so that reload and sharing restore it.
 // The sibling modules are imported with this module's version token (see Pages/ModuleVersion.cs), so every URL is hashed.
 const version = new URL(import.meta.url).search;
-const { api, getJson, getWhenReady } = await import("./api.js" + version);
+const { api, getJson, getWhenReady, uploadImage } = await import("./api.js" + version);
 const maps = await import("./maps.js" + version);
 const charts = await import("./charts.js" + version);
 const { $, el } = await import("./dom.js" + version);
@@ -54,6 +54,7 @@ function writeUrl() {
 const data = { overview: { roots: [], models: [] }, classes: [], classByIndex: new Map(), explainers: [], metrics: [] };
 const modelClassCache = new Map(); // model id → Promise<Map<classIndex, row>>
 const imageCache = new Map();      // class index → Promise<image[]>
+const uploads = new Map();         // upload id → image record of a photo uploaded in this page (its file name; no class)
 const evaluated = () => data.overview.models.filter((m) => m.top1 !== null && m.top1 !== undefined);
 const modelById = (id) => data.overview.models.find((m) => m.id === id);
 const selectedModels = () => (state.models ? state.models.map(modelById).filter(Boolean) : evaluated());
@@ -205,6 +206,8 @@ function bindControls() {
         const index = Number(e.target.dataset?.removeClass);
         if (Number.isInteger(index)) { removeClass(index); renderClassList(); }
     });
+    $("upload")?.addEventListener("change", uploadPhoto);
+    $("ranking-run").addEventListener("click", rankMethods);
     $("thumbs").addEventListener("click", (e) => {
         const button = e.target.closest("button.thumb");
         if (!button) return;
@@ -380,6 +383,7 @@ async function renderTask() {
     const tbody = $("explain-table").querySelector("tbody");
     rows = [];
     tbody.replaceChildren();
+    resetRanking(); // a ranking belongs to the task it was asked for
     if (task.hint) {
         $("d-status").textContent = task.hint;
         $("explain-wrap").hidden = true;
@@ -413,11 +417,86 @@ async function renderTask() {
     applySort();
     filterRows();
     await Promise.all(rows.map((row) => explainRow(row, signal)));
-    if (!signal.aborted) $("d-status").textContent = `${rows.length} row(s) · done`;
+    if (!signal.aborted) { $("d-status").textContent = `${rows.length} row(s) · done`; $("ranking-run").disabled = false; }
+}
+
+/** The method ranking over the task's models and images (asked for explicitly: it computes every method's maps). */
+let rankingAbort = null;
+function resetRanking() {
+    rankingAbort?.abort();
+    $("ranking-table").hidden = true;
+    $("ranking-status").textContent = "";
+    $("ranking-run").disabled = rows.length === 0;
+}
+async function rankMethods() {
+    rankingAbort?.abort();
+    rankingAbort = new AbortController();
+    const signal = rankingAbort.signal;
+    const models = [...new Set(rows.map((r) => r.spec.model.id))], images = [...new Set(rows.map((r) => r.spec.image.id))];
+    if (!models.length) return;
+    const url = api.rankingUrl({ models, images, target: state.task === "models-image" ? "predicted" : "label" });
+    $("ranking-run").disabled = true;
+    $("ranking-status").textContent = "computing…";
+    try {
+        const result = await getWhenReady(url, {
+            signal,
+            onProgress: (p, s, body) => {
+                $("ranking-status").textContent = s === "busy" ? "queue full, waiting…" : `${Math.round((p ?? 0) * 100)} % of the maps`;
+                if (body?.methods) drawRanking(body.methods);
+            },
+        });
+        if (signal.aborted) return;
+        drawRanking(result.methods);
+        $("ranking-status").textContent = `${models.length} model(s) × ${images.length} image(s)`;
+        $("ranking-table").dataset.status = "done";
+    } catch (e) {
+        if (signal.aborted) return;
+        $("ranking-status").textContent = e.message;
+    } finally {
+        if (!signal.aborted) $("ranking-run").disabled = false;
+    }
+}
+function drawRanking(methods) {
+    const table = $("ranking-table");
+    table.hidden = false;
+    table.dataset.status = "running";
+    const auc = (v) => (v === null || v === undefined ? "…" : v.toFixed(3));
+    table.querySelector("tbody").replaceChildren(...methods.map((m, i) => el("tr", { dataset: { method: m.method } },
+        el("td", { textContent: m.deletion === null ? "" : String(i + 1) }),
+        el("td", { textContent: m.displayName }),
+        el("td", { class: "num deletion", textContent: auc(m.deletion) }),
+        el("td", { class: "num insertion", textContent: auc(m.insertion) }),
+        el("td", { class: "num", textContent: `${m.done}/${m.total}` + (m.failed ? ` (${m.failed} failed)` : "") }))));
+}
+
+/** Uploads the chosen photo and makes it the task's image (several models on one image). */
+async function uploadPhoto() {
+    const input = $("upload"), file = input.files?.[0];
+    if (!file) return;
+    $("upload-status").textContent = `uploading ${file.name}…`;
+    $("upload-status").classList.remove("error-text");
+    try {
+        const result = await uploadImage(file);
+        uploads.set(result.id, { id: result.id, file: file.name, classIndex: null, width: result.width, height: result.height });
+        $("upload-status").textContent = `${file.name}: ${result.width}×${result.height}`;
+        state.image = result.id;
+        if (state.task !== "models-image") {
+            state.task = "models-image";
+            document.querySelectorAll('input[name="task"]').forEach((r) => { r.checked = r.value === state.task; });
+        }
+        for (const b of $("thumbs").children) { b.classList.remove("selected"); b.setAttribute("aria-pressed", "false"); }
+        changed({ task: true });
+    } catch (e) {
+        $("upload-status").textContent = e.message;
+        $("upload-status").classList.add("error-text");
+    } finally {
+        input.value = "";
+    }
 }
 
 /** The image record of an id (from a loaded class, else via its class in the id's file name). */
 async function findImage(id) {
+    if (uploads.has(id)) return uploads.get(id);
     for (const list of imageCache.values()) { const hit = (await list).find((im) => im.id === id); if (hit) return hit; }
     for (const c of state.classes) { const hit = (await imagesOf(c)).find((im) => im.id === id); if (hit) return hit; }
     return { id, file: id, classIndex: null };
@@ -478,7 +557,7 @@ async function explainRow(row, signal) {
         const cells = row.tr.children;
         cells[1].textContent = result.groundTruthName ?? cells[1].textContent;
         cells[2].textContent = result.predictedName ?? "—";
-        cells[2].classList.toggle("wrong", result.groundTruthIndex !== undefined && result.predictedIndex !== result.groundTruthIndex);
+        cells[2].classList.toggle("wrong", result.groundTruthIndex != null && result.predictedIndex !== result.groundTruthIndex); // uploads have no ground truth
         cells[3].textContent = charts.percent(row.values.confidence);
         row.values.deletion = result.deletion ?? null;
         row.values.insertion = result.insertion ?? null;
@@ -612,7 +691,7 @@ async function renderOriginal() {
     if (!id) { box.replaceChildren(el("span", { class: "hint", textContent: "Pick an image in the sidebar." })); return; }
     const image = await findImage(id);
     box.replaceChildren(el("img", { src: api.imageFile(id), alt: image.file }),
-        el("div", { class: "hint", textContent: `${image.file} · ${data.classByIndex.get(image.classIndex)?.name ?? ""}` }));
+        el("div", { class: "hint", textContent: [image.file, data.classByIndex.get(image.classIndex)?.name].filter(Boolean).join(" · ") }));
 }
 
 let similarityToken = 0;
