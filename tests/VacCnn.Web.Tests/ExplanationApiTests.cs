@@ -92,11 +92,11 @@ public sealed class ExplanationApiTests(ExplanationWebFixture app)
 
     private HttpClient Client() => app.Factory.CreateClient();
 
-    private static async Task<JsonElement> Json(HttpResponseMessage r) =>
+    internal static async Task<JsonElement> Json(HttpResponseMessage r) =>
         JsonDocument.Parse(await r.Content.ReadAsStringAsync()).RootElement.Clone();
 
     /// <summary>Polls as a browser would (202 → wait retryAfterMs → ask again) until the answer is not 202.</summary>
-    private static async Task<HttpResponseMessage> UntilDone(HttpClient client, string url)
+    internal static async Task<HttpResponseMessage> UntilDone(HttpClient client, string url)
     {
         for (int i = 0; i < 600; i++)
         {

@@ -21,8 +21,7 @@ public sealed class UploadApiTests(ExplanationWebFixture app)
     // A real photo that is not in the fixture's image set.
     private static readonly string SharkFile = Path.Combine(TestPaths.ImageNetSamples, "n01484850_great_white_shark.JPEG");
 
-    private static async Task<JsonElement> Json(HttpResponseMessage r) =>
-        JsonDocument.Parse(await r.Content.ReadAsStringAsync()).RootElement.Clone();
+    private static Task<JsonElement> Json(HttpResponseMessage r) => ExplanationApiTests.Json(r);
 
     private static MultipartFormDataContent Form(byte[] bytes, string field = "file", string fileName = "photo.jpg", string type = "image/jpeg")
     {
@@ -49,16 +48,7 @@ public sealed class UploadApiTests(ExplanationWebFixture app)
 
     private static string Sha256(byte[] bytes) => Convert.ToHexStringLower(SHA256.HashData(bytes));
 
-    private static async Task<HttpResponseMessage> UntilDone(HttpClient client, string url)
-    {
-        for (int i = 0; i < 600; i++)
-        {
-            var r = await client.GetAsync(url);
-            if (r.StatusCode != HttpStatusCode.Accepted) return r;
-            await Task.Delay(Math.Clamp((await Json(r)).GetProperty("retryAfterMs").GetInt32(), 50, 1000));
-        }
-        throw new TimeoutException(url);
-    }
+    private static Task<HttpResponseMessage> UntilDone(HttpClient client, string url) => ExplanationApiTests.UntilDone(client, url);
 
     [Fact]
     public async Task An_uploaded_photo_is_stored_by_its_content_and_explained_like_a_sample_without_ground_truth()
