@@ -66,8 +66,8 @@ public static class DeletionInsertion
         for (int c = 0; c < 3; c++) black[c] = -spec.Mean[c] / spec.Std[c];
         var blurred = GaussianBlur.Apply(image.Data, 3, height, width, BlurSigmaPer224 * width / 224.0);
 
-        // Image 0 is the original (deletion k = 0 and insertion k = steps); then deletion k = 1..steps and insertion
-        // k = 0..steps−1. Each is built from scratch: a group boundary depends only on k.
+        // Images 0..steps are deletion k = 0..steps (k = 0, the untouched crop, is also insertion k = steps); then
+        // insertion k = 0..steps−1. Each is built from scratch: a group boundary depends only on k.
         int count = 2 * steps + 1;
         var probabilities = new float[count];
         int size = 3 * plane;
@@ -80,8 +80,7 @@ public static class DeletionInsertion
             {
                 var dst = batch.AsSpan(b * size, size);
                 int i = start + b;
-                if (i == 0) image.Data.AsSpan(0, size).CopyTo(dst);
-                else if (i <= steps)
+                if (i <= steps)
                 {
                     image.Data.AsSpan(0, size).CopyTo(dst);
                     foreach (int p in order.AsSpan(0, Taken(i, steps, plane)))
@@ -101,8 +100,8 @@ public static class DeletionInsertion
 
         var deletion = new float[steps + 1];
         var insertion = new float[steps + 1];
-        deletion[0] = insertion[steps] = probabilities[0];
-        for (int k = 1; k <= steps; k++) deletion[k] = probabilities[k];
+        for (int k = 0; k <= steps; k++) deletion[k] = probabilities[k];
+        insertion[steps] = probabilities[0];
         for (int k = 0; k < steps; k++) insertion[k] = probabilities[steps + 1 + k];
         return new ExplanationQuality(Area(deletion), Area(insertion), deletion, insertion, clock.ElapsedMilliseconds);
     }
