@@ -15,6 +15,37 @@ public interface IClassifier : IDisposable
 
     /// <summary>The gradient capability, or null when the model cannot provide gradients.</summary>
     IExplainableClassifier? Explainable { get; }
+
+    /// <summary>
+    /// How many weighted layers (convolutions, fully connected layers) <see cref="RandomiseTopLayers"/> can randomise;
+    /// 0 when the model cannot make a randomised copy of itself. Added after the first release, so it has a default.
+    /// </summary>
+    int RandomisableLayers => 0;
+
+    /// <summary>
+    /// A copy of this model, in memory only, whose <paramref name="layers"/> weighted layers nearest the output have
+    /// their weights randomly permuted (Adebayo et al.'s cascading model randomisation, from the top): the copy keeps
+    /// each layer's weight distribution but not what was learned. The same seed gives the same copy, and the copy for
+    /// k layers randomises the same top k − 1 layers as the copy for k − 1. This model is not changed; the caller
+    /// disposes the copy. Added after the first release: models that cannot do it say so.
+    /// </summary>
+    /// <param name="layers">1 to <see cref="RandomisableLayers"/>.</param>
+    /// <param name="seed">Seed of the permutations.</param>
+    RandomisedClassifier RandomiseTopLayers(int layers, int seed) =>
+        throw new NotSupportedException($"model {Card.Id} cannot randomise its own weights (IClassifier.RandomiseTopLayers)");
+}
+
+/// <summary>A model copy with randomised top layers (see <see cref="IClassifier.RandomiseTopLayers"/>).</summary>
+public sealed class RandomisedClassifier : IDisposable
+{
+    /// <summary>The randomised copy; it has the original's card, classes and layers.</summary>
+    public required IClassifier Classifier { get; init; }
+
+    /// <summary>The layers randomised, nearest the output first, as "OpType weight-name [dims]".</summary>
+    public required IReadOnlyList<string> Layers { get; init; }
+
+    /// <summary>Disposes the copy.</summary>
+    public void Dispose() => Classifier.Dispose();
 }
 
 /// <summary>A candidate target layer: a named 4-D feature map [N, C, H, W].</summary>

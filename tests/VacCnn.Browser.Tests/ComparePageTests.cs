@@ -336,6 +336,23 @@ public sealed partial class ComparePageTests(BrowserFixture app)
         var margins = ranking.Select(r => r[1] - r[0]).ToList();
         for (int i = 1; i < margins.Count; i++) Assert.True(margins[i] <= margins[i - 1] + 0.002, $"rank {i + 1} above rank {i}"); // shown rounded to 3 places
         await page.Locator("#view-e").ScreenshotAsync(new() { Path = Shot("view-e-method-ranking.png") });
+
+        // The randomisation check of the first row: the trained map and the maps with the top 1–3 layers shuffled,
+        // each drawn, with the rank correlations and verdict the API gives.
+        string firstModel = await page.EvaluateAsync<string>("() => document.querySelector('#explain-table tbody tr').dataset.model");
+        await page.ClickAsync("#randomisation-run");
+        await page.WaitForSelectorAsync("#randomisation-strip[data-status=done]", new() { Timeout = ExplainTimeoutMs });
+        var check = await app.Http.GetFromJsonAsync<JsonElement>($"/api/randomisation?model={firstModel}&image={Uri.EscapeDataString(id)}&method=gradcam&layers=3");
+        Assert.Equal("done", check.GetProperty("status").GetString());
+        await page.WaitForFunctionAsync("() => [...document.querySelectorAll('#randomisation-strip img')].every(i => i.complete && i.naturalWidth > 0)");
+        Assert.Equal(4, await page.Locator("#randomisation-strip img").CountAsync());
+        var captions = await page.Locator("#randomisation-strip figure[data-layers] figcaption").AllTextContentsAsync();
+        var levels = check.GetProperty("levels").EnumerateArray().ToList();
+        Assert.Equal(3, captions.Count);
+        for (int i = 0; i < 3; i++)
+            Assert.EndsWith("ρ " + levels[i].GetProperty("spearman").GetDouble().ToString("F2", CultureInfo.InvariantCulture), captions[i]);
+        Assert.StartsWith(check.GetProperty("passed").GetBoolean() ? "passes" : "fails", await page.TextContentAsync("#randomisation-status"));
+        await page.Locator("#view-e").ScreenshotAsync(new() { Path = Shot("view-e-randomisation-check.png") });
         NoPageErrors(page);
     }
 

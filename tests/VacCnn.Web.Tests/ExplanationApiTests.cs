@@ -328,6 +328,40 @@ public sealed class ExplanationApiTests(ExplanationWebFixture app)
     }
 
     [Fact]
+    public async Task Randomisation_check_is_polled_until_done_with_each_steps_correlation_and_picture()
+    {
+        using var client = Client();
+        string url = $"/api/randomisation?model={Small}&image={Goldfish}&method=gradcampp&layers=2";
+        var first = await client.GetAsync(url);
+        Assert.Equal(HttpStatusCode.Accepted, first.StatusCode);
+        Assert.Equal(2, (await Json(first)).GetProperty("levels").GetArrayLength());
+        var done = await UntilDone(client, url);
+        Assert.Equal(HttpStatusCode.OK, done.StatusCode);
+        var body = await Json(done);
+        var trained = app.Service.Cached(new ExplanationQuery(Small, Goldfish, "gradcampp"))!;
+        Assert.Equal(trained.ClassIndex, body.GetProperty("classIndex").GetInt32());
+        var levels = body.GetProperty("levels").EnumerateArray().ToList();
+        Assert.Equal([1, 2], levels.Select(l => l.GetProperty("layers").GetInt32()));
+        foreach (var level in levels)
+        {
+            int k = level.GetProperty("layers").GetInt32();
+            var randomised = app.Service.Cached(new ExplanationQuery(Small, Goldfish, "gradcampp", RandomisedLayers: k))!;
+            // Checked against a naive Spearman of the two stored maps (the JSON rounds to 6 decimals).
+            Assert.Equal(ReferenceStatistics.Spearman(trained.CropMap.Values, randomised.CropMap.Values), level.GetProperty("spearman").GetDouble(), 5);
+            var png = await client.GetAsync(level.GetProperty("pngUrl").GetString());
+            Assert.Equal(HttpStatusCode.OK, png.StatusCode);
+            Assert.Equal("image/png", png.Content.Headers.ContentType?.MediaType);
+        }
+        Assert.Equal(levels[^1].GetProperty("spearman").GetDouble() < 0.5, body.GetProperty("passed").GetBoolean());
+        Assert.Equal(HttpStatusCode.OK, (await client.GetAsync(body.GetProperty("trained").GetProperty("pngUrl").GetString())).StatusCode);
+
+        Assert.Equal(HttpStatusCode.BadRequest, (await client.GetAsync($"/api/randomisation?model={Small}&image={Goldfish}&method=gradcam&layers=0")).StatusCode);
+        Assert.Equal(HttpStatusCode.BadRequest, (await client.GetAsync($"/api/randomisation?model={Small}&image={Goldfish}&method=gradcam&layers=x")).StatusCode);
+        Assert.Equal(HttpStatusCode.BadRequest, (await client.GetAsync($"/api/explanations?model={Small}&image={Goldfish}&method=gradcam&randomised=99")).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await client.GetAsync($"/api/randomisation?model=nope&image={Goldfish}&method=gradcam")).StatusCode);
+    }
+
+    [Fact]
     public async Task A_damaged_image_fails_with_its_reason_and_the_host_keeps_serving()
     {
         using var client = Client();

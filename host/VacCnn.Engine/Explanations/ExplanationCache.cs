@@ -14,7 +14,8 @@ public static class ExplanationKeys
     /// SHA-256 over everything that determines the map: the model's files, the image's bytes, the explainer and the
     /// build of its plugin (its module version id, so a changed explainer never serves old maps), the class ("pred"
     /// when the predicted one), the resolved layer, every setting with defaults filled in, the seed, and the steps of
-    /// the deletion/insertion measurement stored with the map.
+    /// the deletion/insertion measurement stored with the map, and for a randomisation check the layers randomised
+    /// (left out otherwise, so the keys of trained-model maps did not change when the check was added).
     /// </summary>
     public static string For(string modelFingerprint, string imageFingerprint, ResolvedExplanation what, int qualitySteps)
     {
@@ -25,6 +26,7 @@ public static class ExplanationKeys
             what.Explainer.GetType().Assembly.ManifestModule.ModuleVersionId.ToString("N"),
             r.ClassIndex?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "pred",
             r.Layer ?? "", what.CanonicalSettings, r.Seed.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        if (what.RandomisedLayers > 0) text += "\nrandomised-top-layers=" + what.RandomisedLayers.ToString(System.Globalization.CultureInfo.InvariantCulture);
         return Fingerprint.OfText(text);
     }
 }

@@ -28,7 +28,8 @@ public sealed class ExplanationRequestException(RequestProblem problem, string m
 /// <param name="Model">The classifier.</param>
 /// <param name="Explainer">The method.</param>
 /// <param name="Request">Class (null = predicted), resolved layer (null when the model has no gradients), seed, all settings.</param>
-public sealed record ResolvedExplanation(IClassifier Model, IExplainer Explainer, ExplanationRequest Request)
+/// <param name="RandomisedLayers">0, or how many top layers of the model are randomised (seeded by the request's seed).</param>
+public sealed record ResolvedExplanation(IClassifier Model, IExplainer Explainer, ExplanationRequest Request, int RandomisedLayers = 0)
 {
     /// <summary>Settings as "name=value" in name order (invariant culture, round-trip): part of cache keys.</summary>
     public string CanonicalSettings => string.Join(";", Request.Settings.OrderBy(kv => kv.Key, StringComparer.Ordinal)
@@ -108,13 +109,17 @@ public sealed class ExplanationRunner(ModelRegistry models, IEnumerable<IExplain
     /// <summary>How many explanations were computed (not served from a cache) since start.</summary>
     public long Computations => Interlocked.Read(ref _computations);
 
+    /// <summary>Most top layers a randomisation check may randomise.</summary>
+    public const int MaxRandomisedLayers = 16;
+
     /// <summary>
     /// Validates a request without running anything: known model and method (else <see cref="RequestProblem.NotFound"/>),
-    /// class in 0..classes−1, a candidate layer of the model, and every setting a known name within its bounds
-    /// (else <see cref="RequestProblem.BadRequest"/>, with the allowed values in the message).
+    /// class in 0..classes−1, a candidate layer of the model, every setting a known name within its bounds, and
+    /// randomised layers the model can randomise (else <see cref="RequestProblem.BadRequest"/>, with the allowed values
+    /// in the message).
     /// </summary>
     public ResolvedExplanation Resolve(string? modelId, string? method, int? classIndex, string? layer, int seed,
-        IReadOnlyDictionary<string, double>? settings)
+        IReadOnlyDictionary<string, double>? settings, int randomisedLayers = 0)
     {
         if (string.IsNullOrWhiteSpace(modelId)) throw Bad("missing parameter 'model'");
         if (string.IsNullOrWhiteSpace(method)) throw Bad("missing parameter 'method'");
@@ -145,7 +150,14 @@ public sealed class ExplanationRunner(ModelRegistry models, IEnumerable<IExplain
                 throw Bad($"setting '{name}' of '{method}' must be between {info.Min.ToString(CultureInfo.InvariantCulture)} and {info.Max.ToString(CultureInfo.InvariantCulture)}, got {value.ToString(CultureInfo.InvariantCulture)}");
             values[name] = value;
         }
-        return new ResolvedExplanation(model, explainer, new ExplanationRequest(classIndex, resolvedLayer, seed, values));
+        if (randomisedLayers != 0)
+        {
+            int most = Math.Min(MaxRandomisedLayers, model.RandomisableLayers);
+            if (most == 0) throw Bad($"model '{modelId}' cannot randomise its weights, so it has no randomisation check");
+            if (randomisedLayers < 1 || randomisedLayers > most)
+                throw Bad($"randomised layers must be from 1 to {most} for model '{modelId}', got {randomisedLayers}");
+        }
+        return new ResolvedExplanation(model, explainer, new ExplanationRequest(classIndex, resolvedLayer, seed, values), randomisedLayers);
     }
 
     private static ExplanationRequestException Bad(string message) => new(RequestProblem.BadRequest, message);
@@ -169,7 +181,24 @@ public sealed class ExplanationRunner(ModelRegistry models, IEnumerable<IExplain
         cancellationToken.ThrowIfCancellationRequested();
 
         Interlocked.Increment(ref _computations);
-        var map = what.Explainer.Explain(model, batch.Tensor, what.Request, cancellationToken);
+        var request = what.Request;
+        RandomisedClassifier? randomised = null;
+        if (what.RandomisedLayers > 0)
+        {
+            // The randomisation check compares maps of the same class: the trained model's, when none is named.
+            request = request with { ClassIndex = request.ClassIndex ?? AccuracyCalculator.ArgMax(model.PredictProbabilities(batch.Tensor).Item(0)) };
+            randomised = model.RandomiseTopLayers(what.RandomisedLayers, request.Seed);
+            model = randomised.Classifier;
+        }
+        try { return Explain(what, model, request, batch.Tensor, (width, height), clock, key, cancellationToken); }
+        finally { randomised?.Dispose(); }
+    }
+
+    private ExplanationResult Explain(ResolvedExplanation what, IClassifier model, ExplanationRequest request, FloatTensor image,
+        (int Width, int Height) size, Stopwatch clock, string key, CancellationToken cancellationToken)
+    {
+        var spec = model.Card.Preprocessing;
+        var map = what.Explainer.Explain(model, image, request, cancellationToken);
         if (map.Width != spec.CropWidth || map.Height != spec.CropHeight || map.Values.Length != map.Width * map.Height)
             throw new InvalidOperationException(
                 $"explainer '{what.Explainer.Id}' returned a {map.Width}×{map.Height} map for a {spec.CropWidth}×{spec.CropHeight} crop");
@@ -177,11 +206,10 @@ public sealed class ExplanationRunner(ModelRegistry models, IEnumerable<IExplain
         // gradient methods), and the map reports it; a named class needs one forward pass here for the prediction.
         int predicted = map.ClassIndex;
         float predictedProbability = map.Probability;
-        if (what.Request.ClassIndex is not null)
+        if (request.ClassIndex is not null)
         {
-            var probabilities = model.PredictProbabilities(batch.Tensor).Item(0);
-            predicted = 0;
-            for (int i = 1; i < probabilities.Length; i++) if (probabilities[i] > probabilities[predicted]) predicted = i;
+            var probabilities = model.PredictProbabilities(image).Item(0);
+            predicted = AccuracyCalculator.ArgMax(probabilities);
             predictedProbability = probabilities[predicted];
         }
         else if (map.ClassIndex < 0 || map.ClassIndex >= model.Card.ClassCount)
@@ -190,8 +218,9 @@ public sealed class ExplanationRunner(ModelRegistry models, IEnumerable<IExplain
             if (!(v >= 0 && v <= 1))
                 throw new InvalidOperationException($"explainer '{what.Explainer.Id}' returned a value {v} outside [0, 1]");
         long millis = clock.ElapsedMilliseconds;
-        var quality = QualitySteps > 0
-            ? DeletionInsertion.Measure(model, batch.Tensor, map.Values, map.ClassIndex, QualitySteps, cancellationToken)
+        // A randomised model's map is only compared with the trained one's; its faithfulness to a broken model is not asked.
+        var quality = QualitySteps > 0 && what.RandomisedLayers == 0
+            ? DeletionInsertion.Measure(model, image, map.Values, map.ClassIndex, QualitySteps, cancellationToken)
             : null;
         return new ExplanationResult
         {
@@ -199,13 +228,13 @@ public sealed class ExplanationRunner(ModelRegistry models, IEnumerable<IExplain
             ModelId = model.Card.Id,
             Method = what.Explainer.Id,
             CropMap = map,
-            Crop = CropGeometry.SourceRect(width, height, spec),
-            ImageWidth = width,
-            ImageHeight = height,
+            Crop = CropGeometry.SourceRect(size.Width, size.Height, spec),
+            ImageWidth = size.Width,
+            ImageHeight = size.Height,
             PredictedIndex = predicted,
             PredictedProbability = predictedProbability,
             Millis = millis,
-            Seed = what.Request.Seed,
+            Seed = request.Seed,
             Quality = quality,
         };
     }

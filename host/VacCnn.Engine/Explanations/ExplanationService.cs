@@ -11,8 +11,10 @@ namespace VacCnn.Engine.Explanations;
 /// <param name="Layer">Target layer; null = the model's default.</param>
 /// <param name="Seed">Random seed of stochastic methods.</param>
 /// <param name="Settings">Explainer settings; missing ones take their defaults.</param>
+/// <param name="RandomisedLayers">0 = the trained model; k = the model with its top k weighted layers randomised
+/// (seeded by <paramref name="Seed"/>), explaining the trained model's class (see <see cref="RandomisationCheck"/>).</param>
 public sealed record ExplanationQuery(string? Model, string? Image, string? Method, int? ClassIndex = null, string? Layer = null,
-    int Seed = 0, IReadOnlyDictionary<string, double>? Settings = null);
+    int Seed = 0, IReadOnlyDictionary<string, double>? Settings = null, int RandomisedLayers = 0);
 
 /// <summary>A validated request bound to an image file and a cache key.</summary>
 /// <param name="What">Model, method and explainer request.</param>
@@ -116,7 +118,7 @@ public sealed class ExplanationService : IDisposable
     /// layer or settings → <see cref="RequestProblem.BadRequest"/>.</summary>
     public ExplanationTarget Resolve(ExplanationQuery q)
     {
-        var what = Runner.Resolve(q.Model, q.Method, q.ClassIndex, q.Layer, q.Seed, q.Settings);
+        var what = Runner.Resolve(q.Model, q.Method, q.ClassIndex, q.Layer, q.Seed, q.Settings, q.RandomisedLayers);
         if (string.IsNullOrEmpty(q.Image)) throw new ExplanationRequestException(RequestProblem.BadRequest, "missing parameter 'image'");
         string path = Images.Resolve(q.Image)
             ?? throw new ExplanationRequestException(RequestProblem.NotFound, $"no image '{q.Image}' in the image set");
@@ -150,7 +152,7 @@ public sealed class ExplanationService : IDisposable
     public ExplanationResult? Cached(ExplanationQuery query) => Cache.TryGet(Resolve(query).Key);
 
     private static string EstimateKey(ExplanationTarget t) =>
-        $"{t.What.Model.Card.Id}\n{t.What.Explainer.Id}\n{t.What.CanonicalSettings}";
+        $"{t.What.Model.Card.Id}\n{t.What.Explainer.Id}\n{t.What.CanonicalSettings}\n{t.What.RandomisedLayers}";
 
     private ExplanationResult Compute(ExplanationTarget target, CancellationToken token)
     {

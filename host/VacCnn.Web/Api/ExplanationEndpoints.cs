@@ -20,11 +20,11 @@ public static class ExplanationEndpoints
     private static readonly HashSet<string> Reserved = new(StringComparer.Ordinal)
     {
         "model", "models", "image", "method", "metric", "class", "layer", "seed", "threshold", "bins", "colormap", "alpha",
-        "contours", "kind", "size", "images", "methods", "target",
+        "contours", "kind", "size", "images", "methods", "target", "randomised", "layers",
     };
 
     // Parameters that identify an explanation (kept in mapUrl / pngUrl).
-    private static readonly HashSet<string> Identity = new(StringComparer.Ordinal) { "model", "image", "method", "class", "layer", "seed" };
+    private static readonly HashSet<string> Identity = new(StringComparer.Ordinal) { "model", "image", "method", "class", "layer", "seed", "randomised" };
 
     /// <summary>Maps /api/explainers, /api/metrics, /api/images…, /api/explanations…, /api/similarity, /api/histogram.</summary>
     public static IEndpointRouteBuilder MapVacCnnExplanationApi(this IEndpointRouteBuilder app)
@@ -50,6 +50,7 @@ public static class ExplanationEndpoints
         api.MapGet("/similarity", Similarity);
         api.MapGet("/histogram", Histogram);
         api.MapGet("/ranking", Ranking);
+        api.MapGet("/randomisation", Randomisation);
         return app;
     }
 
@@ -321,6 +322,45 @@ public static class ExplanationEndpoints
                 statusCode: StatusCodes.Status202Accepted);
     });
 
+    private static Task<IResult> Randomisation(HttpRequest request, HttpResponse response, ExplanationService s) => GuardedAsync(() =>
+    {
+        var o = s.CheckRandomisation(Query(request), OptionalInt(request, "layers") ?? RandomisationCheck.DefaultLayers);
+        // The maps' own URLs: the trained one, and each step with its 'randomised' depth.
+        string identity = IdentityQuery(request);
+        string With(int k) => k == 0 ? identity : identity + (identity.Length == 0 ? "?" : "&") + "randomised=" + k.ToString(CultureInfo.InvariantCulture);
+        var levels = o.Levels.Select(l => new
+        {
+            layers = l.Layers,
+            spearman = l.Spearman is { } r ? Math.Round(r, 6) : (double?)null,
+            done = l.Done,
+            pngUrl = "/api/explanations/png" + With(l.Layers),
+            mapUrl = "/api/explanations/map" + With(l.Layers),
+        });
+        var t = o.Trained.What;
+        var trained = new { pngUrl = "/api/explanations/png" + identity, mapUrl = "/api/explanations/map" + identity };
+        switch (o.Kind)
+        {
+            case OutcomeKind.Full: return Full(response, o.RetryAfterMs, o.Error);
+            case OutcomeKind.Failed:
+                return Results.Json(new { status = "failed", error = o.Error, model = t.Model.Card.Id, image = o.Trained.ImageId, method = t.Explainer.Id },
+                    statusCode: StatusCodes.Status500InternalServerError);
+            case OutcomeKind.Done:
+                int cls = o.ClassIndex!.Value;
+                return Results.Ok(new
+                {
+                    status = "done", model = t.Model.Card.Id, image = o.Trained.ImageId, method = t.Explainer.Id, seed = t.Request.Seed,
+                    classIndex = cls, className = s.ClassName(cls), passed = o.Passed, passBelow = RandomisationCheck.PassBelow,
+                    trained, levels,
+                });
+            default:
+                return Results.Json(new
+                {
+                    status = o.Kind == OutcomeKind.Running ? "running" : "queued", model = t.Model.Card.Id, image = o.Trained.ImageId,
+                    method = t.Explainer.Id, progress = Math.Round(o.Progress, 4), retryAfterMs = o.RetryAfterMs, trained, levels,
+                }, statusCode: StatusCodes.Status202Accepted);
+        }
+    });
+
     /// <summary>The explanation query from the URL; every parameter that is not reserved is an explainer setting.</summary>
     private static ExplanationQuery Query(HttpRequest request)
     {
@@ -336,7 +376,7 @@ public static class ExplanationEndpoints
         string? layer = request.Query["layer"].FirstOrDefault();
         return new ExplanationQuery(request.Query["model"].FirstOrDefault(), request.Query["image"].FirstOrDefault(),
             request.Query["method"].FirstOrDefault(), OptionalInt(request, "class"), string.IsNullOrEmpty(layer) ? null : layer,
-            OptionalInt(request, "seed") ?? 0, settings);
+            OptionalInt(request, "seed") ?? 0, settings, OptionalInt(request, "randomised") ?? 0);
     }
 
     /// <summary>"?model=…&amp;image=…" with only what identifies the explanation (and the settings), for mapUrl/pngUrl.</summary>

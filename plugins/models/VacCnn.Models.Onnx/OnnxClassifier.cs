@@ -1,3 +1,4 @@
+using Google.Protobuf;
 using Microsoft.ML.OnnxRuntime;
 using Onnx;
 using VacCnn.Contracts;
@@ -35,6 +36,25 @@ public sealed class OnnxClassifier : IClassifier
     }
 
     private readonly Lazy<OnnxExplainer> _explainer;
+    private int _randomisableLayers = -1;
+
+    /// <inheritdoc />
+    public int RandomisableLayers =>
+        _randomisableLayers >= 0 ? _randomisableLayers : _randomisableLayers = WeightRandomiser.WeightedLayersFromTop(Model.Graph).Count;
+
+    /// <inheritdoc />
+    public RandomisedClassifier RandomiseTopLayers(int layers, int seed)
+    {
+        ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        var copy = Model.Clone(); // the graph as this session runs it (folded weights included)
+        var changed = WeightRandomiser.Randomise(copy.Graph, layers, seed);
+        var session = NewSession(copy.ToByteArray());
+        return new RandomisedClassifier
+        {
+            Classifier = new OnnxClassifier(Card, session, copy, InputName, OutputName, _fixedBatchOfOne, ExecutionProvider, ConstantsFolded),
+            Layers = changed,
+        };
+    }
 
     /// <inheritdoc />
     public ModelCard Card { get; }

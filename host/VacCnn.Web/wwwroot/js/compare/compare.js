@@ -208,6 +208,7 @@ function bindControls() {
     });
     $("upload")?.addEventListener("change", uploadPhoto);
     $("ranking-run").addEventListener("click", rankMethods);
+    $("randomisation-run").addEventListener("click", checkRandomisation);
     $("thumbs").addEventListener("click", (e) => {
         const button = e.target.closest("button.thumb");
         if (!button) return;
@@ -417,7 +418,7 @@ async function renderTask() {
     applySort();
     filterRows();
     await Promise.all(rows.map((row) => explainRow(row, signal)));
-    if (!signal.aborted) { $("d-status").textContent = `${rows.length} row(s) · done`; $("ranking-run").disabled = false; }
+    if (!signal.aborted) { $("d-status").textContent = `${rows.length} row(s) · done`; $("ranking-run").disabled = false; resetRandomisation(); }
 }
 
 /** The method ranking over the task's models and images (asked for explicitly: it computes every method's maps). */
@@ -427,6 +428,7 @@ function resetRanking() {
     $("ranking-table").hidden = true;
     $("ranking-status").textContent = "";
     $("ranking-run").disabled = rows.length === 0;
+    resetRandomisation();
 }
 async function rankMethods() {
     rankingAbort?.abort();
@@ -467,6 +469,63 @@ function drawRanking(methods) {
         el("td", { class: "num deletion", textContent: auc(m.deletion) }),
         el("td", { class: "num insertion", textContent: auc(m.insertion) }),
         el("td", { class: "num", textContent: `${m.done}/${m.total}` + (m.failed ? ` (${m.failed} failed)` : "") }))));
+}
+
+/** The class a row explains: each model's own prediction on one image, else the image's label. */
+function rowClass(row) {
+    return state.task === "models-image" ? undefined : row.spec.image.classIndex ?? undefined;
+}
+
+/** Adebayo et al.'s randomisation check of one row (asked for explicitly: it computes three more maps). */
+let randomisationAbort = null;
+function resetRandomisation() {
+    randomisationAbort?.abort();
+    const select = $("randomisation-row");
+    select.replaceChildren(...rows.map((r, i) => el("option", { value: String(i), textContent: r.spec.label })));
+    $("randomisation-run").disabled = rows.length === 0;
+    $("randomisation-strip").hidden = true;
+    $("randomisation-status").textContent = "";
+}
+async function checkRandomisation() {
+    const row = rows[Number($("randomisation-row").value)];
+    if (!row) return;
+    randomisationAbort?.abort();
+    randomisationAbort = new AbortController();
+    const signal = randomisationAbort.signal;
+    const url = api.randomisationUrl({ model: row.spec.model.id, image: row.spec.image.id, method: state.method, classIndex: rowClass(row), layers: 3, settings: state.settings });
+    $("randomisation-run").disabled = true;
+    $("randomisation-status").textContent = "computing…";
+    try {
+        const result = await getWhenReady(url, {
+            signal,
+            onProgress: (p, s, body) => {
+                $("randomisation-status").textContent = s === "busy" ? "queue full, waiting…" : `${Math.round((p ?? 0) * 100)} % of the maps`;
+                if (body?.levels) drawRandomisation(body, false);
+            },
+        });
+        if (signal.aborted) return;
+        drawRandomisation(result, true);
+        $("randomisation-status").textContent = result.passed
+            ? `passes: ρ ${result.levels.at(-1).spearman?.toFixed(2) ?? "—"} < ${result.passBelow} once 3 layers are shuffled`
+            : `fails: the map survives shuffling (ρ ${result.levels.at(-1).spearman?.toFixed(2)} ≥ ${result.passBelow})`;
+    } catch (e) {
+        if (signal.aborted) return;
+        $("randomisation-status").textContent = e.message;
+    } finally {
+        if (!signal.aborted) $("randomisation-run").disabled = false;
+    }
+}
+function drawRandomisation(body, done) {
+    const strip = $("randomisation-strip");
+    strip.hidden = false;
+    strip.dataset.status = done ? "done" : "running";
+    const picture = (src, caption, level) => el("figure", { class: "randomised", dataset: level === undefined ? {} : { layers: String(level.layers) } },
+        done || level?.done ? el("img", { src, alt: caption, width: 96 }) : el("div", { class: "placeholder", textContent: "…" }),
+        el("figcaption", { textContent: caption }));
+    strip.replaceChildren(
+        picture(body.trained.pngUrl, "trained", undefined),
+        ...body.levels.map((l) => picture(l.pngUrl,
+            `top ${l.layers} shuffled · ρ ${l.spearman === null || l.spearman === undefined ? (l.done ? "— (constant)" : "…") : l.spearman.toFixed(2)}`, l)));
 }
 
 /** Uploads the chosen photo and makes it the task's image (several models on one image). */
@@ -538,7 +597,7 @@ async function makeRow(spec) {
 
 async function explainRow(row, signal) {
     const { model, image } = row.spec;
-    const classIndex = state.task === "models-image" ? undefined : image.classIndex ?? undefined;
+    const classIndex = rowClass(row);
     try {
         const result = await getWhenReady(api.explanationUrl({ model: model.id, image: image.id, method: state.method, classIndex, settings: state.settings }), {
             signal,
