@@ -5,7 +5,7 @@ using VacCnn.Web.Security;
 // Thin host: configuration, DI and HTTP plumbing only; every decision about models and results is the engine's.
 if (AdminPasswordCommand.TryRun(args, out int exitCode)) return exitCode;
 
-var builder = WebApplication.CreateBuilder(args);
+var builder = WebApplication.CreateBuilder(VacCnnHosting.BuilderOptions(args));
 var role = VacCnnRoles.Read(builder.Configuration);
 // A worker serves no pages: it listens on a free loopback port only for /healthz, so several can share a machine.
 if (role == VacCnnRole.Worker) builder.WebHost.UseSetting(WebHostDefaults.ServerUrlsKey, "http://127.0.0.1:0");

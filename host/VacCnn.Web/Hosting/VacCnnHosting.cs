@@ -17,6 +17,25 @@ public static class VacCnnHosting
     /// <summary>Configuration key of the Hangfire worker count (host-only, so not part of <see cref="VacCnnOptions"/>).</summary>
     public const string WorkersKey = VacCnnOptions.Section + ":Workers";
 
+    /// <summary>
+    /// A published app (<c>wwwroot</c> beside the program) runs from any working directory: its content root — where
+    /// <c>appsettings.json</c>, <c>wwwroot</c> and relative data paths are found — is the app's folder, unless
+    /// <c>--contentRoot</c> or <c>ASPNETCORE_CONTENTROOT</c> names another. From a checkout (<c>dotnet run</c>, tests)
+    /// the build output has no <c>wwwroot</c>, and the content root stays the default, the project folder.
+    /// </summary>
+    public static WebApplicationOptions BuilderOptions(string[] args)
+    {
+        bool named = args.Any(a => a.StartsWith("--contentRoot", StringComparison.OrdinalIgnoreCase))
+                     || Environment.GetEnvironmentVariable("ASPNETCORE_CONTENTROOT") != null
+                     || Environment.GetEnvironmentVariable("DOTNET_CONTENTROOT") != null;
+        string app = AppContext.BaseDirectory;
+        return new WebApplicationOptions
+        {
+            Args = args,
+            ContentRootPath = !named && Directory.Exists(Path.Combine(app, "wwwroot")) ? app : null,
+        };
+    }
+
     /// <summary>Registers options, the engine and its services, the read model, and Hangfire (in-memory storage).</summary>
     public static WebApplicationBuilder AddVacCnn(this WebApplicationBuilder builder)
     {
