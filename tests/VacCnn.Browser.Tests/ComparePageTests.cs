@@ -353,6 +353,23 @@ public sealed partial class ComparePageTests(BrowserFixture app)
             Assert.EndsWith("ρ " + levels[i].GetProperty("spearman").GetDouble().ToString("F2", CultureInfo.InvariantCulture), captions[i]);
         Assert.StartsWith(check.GetProperty("passed").GetBoolean() ? "passes" : "fails", await page.TextContentAsync("#randomisation-status"));
         await page.Locator("#view-e").ScreenshotAsync(new() { Path = Shot("view-e-randomisation-check.png") });
+
+        // Downloads: the table as CSV (one line per row, the numbers the API gave), a chart as PNG, each row's raw map.
+        var tableCsv = await page.RunAndWaitForDownloadAsync(() => page.ClickAsync("#table-csv"));
+        var lines = File.ReadAllLines(await tableCsv.PathAsync());
+        Assert.Equal(1 + BrowserFixture.ModelIds.Length, lines.Length);
+        Assert.StartsWith("model,image,label,ground_truth,prediction,confidence", lines[0]);
+        foreach (string model in BrowserFixture.ModelIds)
+        {
+            var fields = lines.Single(l => l.StartsWith(model + ",", StringComparison.Ordinal)).Split(',');
+            var body = await app.Http.GetFromJsonAsync<JsonElement>($"/api/explanations?model={model}&image={Uri.EscapeDataString(id)}&method=gradcam");
+            Assert.Equal(body.GetProperty("deletion").GetDouble(), double.Parse(fields[8], CultureInfo.InvariantCulture), 12);
+            Assert.Equal(body.GetProperty("predictedProbability").GetDouble(), double.Parse(fields[5], CultureInfo.InvariantCulture), 6);
+        }
+        var chartPng = await page.RunAndWaitForDownloadAsync(() => page.ClickAsync("button.chart-png[data-chart=chart-similarity]"));
+        var png = await File.ReadAllBytesAsync(await chartPng.PathAsync());
+        Assert.Equal(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' }, png[..4]);
+        Assert.Equal(BrowserFixture.ModelIds.Length, await page.Locator("#explain-table a.npy[href*='/api/explanations/npy']").CountAsync());
         NoPageErrors(page);
     }
 

@@ -362,6 +362,61 @@ public sealed class ExplanationApiTests(ExplanationWebFixture app)
     }
 
     [Fact]
+    public async Task Exports_load_unchanged_in_numpy_the_map_npy_the_similarity_and_ranking_csv()
+    {
+        using var client = Client();
+        using var dir = new TempDir("vaccnn-export");
+        var body = await Json(await UntilDone(client, ExplainUrl(Small, Goldfish, "gradcam")));
+        var npy = await client.GetAsync(body.GetProperty("npyUrl").GetString());
+        Assert.Equal(HttpStatusCode.OK, npy.StatusCode);
+        Assert.Equal($"{Small}_gradcam_n01443537_goldfish.npy", npy.Content.Headers.ContentDisposition?.FileNameStar ?? npy.Content.Headers.ContentDisposition?.FileName?.Trim('"'));
+        string npyFile = dir.Combine("map.npy");
+        await File.WriteAllBytesAsync(npyFile, await npy.Content.ReadAsByteArrayAsync());
+        var map = app.Service.Cached(new ExplanationQuery(Small, Goldfish, "gradcam"))!.Map;
+
+        string[] models = [Small, ExplanationWebFixture.ModelIds[1]];
+        string similarity = $"/api/similarity?models={string.Join(',', models)}&image={Goldfish}&method=gradcam&metric=ssim";
+        var matrix = (await Json(await UntilDone(client, similarity))).GetProperty("matrix");
+        var csv = await client.GetAsync(similarity + "&format=csv");
+        Assert.Equal("text/csv", csv.Content.Headers.ContentType?.MediaType);
+        string csvFile = dir.Combine("similarity.csv");
+        await File.WriteAllBytesAsync(csvFile, await csv.Content.ReadAsByteArrayAsync());
+
+        string ranking = $"/api/ranking?models={Small}&images={Goldfish}&methods=gradcam,eigencam";
+        var methods = (await Json(await UntilDone(client, ranking))).GetProperty("methods").EnumerateArray().ToList();
+        string rankingFile = dir.Combine("ranking.csv");
+        await File.WriteAllBytesAsync(rankingFile, await client.GetByteArrayAsync(ranking + "&format=csv"));
+
+        // Debian's NumPy and Python's csv module read the files as they are.
+        string printed = ReferencePython.Run($"""
+            import csv, json, numpy as np
+            a = np.load(r'{npyFile}')
+            m = np.loadtxt(r'{csvFile}', delimiter=',', skiprows=1, usecols=(1, 2))
+            with open(r'{csvFile}', newline='') as f: header = next(csv.reader(f))
+            with open(r'{rankingFile}', newline='') as f: ranking = list(csv.DictReader(f))
+            print(json.dumps(dict(dtype=str(a.dtype), shape=list(a.shape), total=float(a.astype(np.float64).sum()), corner=float(a[0, 0]),
+                centre=float(a[a.shape[0] // 2, a.shape[1] // 2]), matrix=m.tolist(), header=header,
+                ranking=[[r['method'], float(r['deletion']), float(r['insertion'])] for r in ranking])))
+            """);
+        var p = JsonDocument.Parse(printed).RootElement;
+        Assert.Equal("float32", p.GetProperty("dtype").GetString());
+        Assert.Equal([map.Height, map.Width], p.GetProperty("shape").EnumerateArray().Select(v => v.GetInt32()));
+        Assert.Equal(map.Values.Sum(v => (double)v), p.GetProperty("total").GetDouble(), 6);
+        Assert.Equal(map.Values[0], p.GetProperty("corner").GetSingle());
+        Assert.Equal(map.Values[map.Height / 2 * map.Width + map.Width / 2], p.GetProperty("centre").GetSingle());
+        Assert.Equal(["model", .. models], p.GetProperty("header").EnumerateArray().Select(v => v.GetString()));
+        for (int i = 0; i < 2; i++)
+            for (int j = 0; j < 2; j++)
+                Assert.Equal(matrix[i][j].GetDouble(), p.GetProperty("matrix")[i][j].GetDouble(), 15);
+        var rows = p.GetProperty("ranking").EnumerateArray().ToList();
+        Assert.Equal(methods.Select(m => m.GetProperty("method").GetString()), rows.Select(r => r[0].GetString()));
+        for (int i = 0; i < rows.Count; i++)
+            Assert.Equal(methods[i].GetProperty("deletion").GetDouble(), rows[i][1].GetDouble(), 15);
+
+        Assert.Equal(HttpStatusCode.BadRequest, (await client.GetAsync(similarity + "&format=xml")).StatusCode);
+    }
+
+    [Fact]
     public async Task A_damaged_image_fails_with_its_reason_and_the_host_keeps_serving()
     {
         using var client = Client();

@@ -17,7 +17,7 @@ internal static class ExplainCommands
                  [--seed N] [--set NAME=VALUE]... [--colormap viridis|inferno|jet] IMAGE --out FILE.png [--map FILE.npy]
                  [--quality-steps N] [--json]
             (also measures deletion/insertion AUC with N steps, default 16, 0 = skip: 2N+1 forward passes)
-          vaccnn similarity --models DIR --model A --model B ... --method ID --metric ID [--class N] IMAGE [--json]
+          vaccnn similarity --models DIR --model A --model B ... --method ID --metric ID [--class N] IMAGE [--csv FILE.csv] [--json]
           vaccnn layers --models DIR --model ID [--json]
         """;
 
@@ -96,7 +96,7 @@ internal static class ExplainCommands
 
     public static int Similarity(CliArgs cli)
     {
-        Commands.RejectUnknown(cli, [.. RunFlags, "--metric"]);
+        Commands.RejectUnknown(cli, [.. RunFlags, "--metric", "--csv"]);
         var modelIds = cli.GetAll("--model");
         if (modelIds.Count == 0) throw new CliException("missing --model (give it once per model to compare)");
         if (modelIds.Count > ExplanationService.MaxModels) throw new CliException($"at most {ExplanationService.MaxModels} models, got {modelIds.Count}");
@@ -118,6 +118,11 @@ internal static class ExplainCommands
                 maps.Add(Run(runner, requests[i], image, !cli.Has("--no-progress"), $"[{i + 1}/{requests.Count}] {modelIds[i]} {method}").Map);
             var matrix = SimilarityMatrix.Compute(maps, metric);
             var rows = Enumerable.Range(0, maps.Count).Select(i => Enumerable.Range(0, maps.Count).Select(j => Math.Round(matrix[i, j], 6)).ToArray()).ToArray();
+            // The same CSV as GET /api/similarity?format=csv: model ids as header and first column, full precision.
+            if (cli.Get("--csv") is { } csvFile)
+                AtomicFile.Write(csvFile, s => s.Write(System.Text.Encoding.UTF8.GetBytes(CsvText.Of(
+                    modelIds.Select((m, i) => Enumerable.Range(0, maps.Count).Select(j => (object?)matrix[i, j]).Prepend(m))
+                        .Prepend(modelIds.Cast<object?>().Prepend("model"))))));
             if (cli.Has("--json")) Output.WriteJson(new { image, method, metric = metricId, models = modelIds, matrix = rows });
             else
                 Output.WriteTable(["model", .. modelIds.Select((_, j) => $"[{j + 1}]")], rows.Select((r, i) => (IReadOnlyList<string>)

@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Options;
 using VacCnn.Engine.Configuration;
 using VacCnn.Engine.Explanations;
+using VacCnn.Engine.Store;
 using VacCnn.Web.Security;
 
 namespace VacCnn.Web.Api;
@@ -20,7 +21,7 @@ public static class ExplanationEndpoints
     private static readonly HashSet<string> Reserved = new(StringComparer.Ordinal)
     {
         "model", "models", "image", "method", "metric", "class", "layer", "seed", "threshold", "bins", "colormap", "alpha",
-        "contours", "kind", "size", "images", "methods", "target", "randomised", "layers",
+        "contours", "kind", "size", "images", "methods", "target", "randomised", "layers", "format",
     };
 
     // Parameters that identify an explanation (kept in mapUrl / pngUrl).
@@ -47,6 +48,7 @@ public static class ExplanationEndpoints
         api.MapGet("/explanations", Explanation);
         api.MapGet("/explanations/map", RawMap);
         api.MapGet("/explanations/png", Picture);
+        api.MapGet("/explanations/npy", NpyMap);
         api.MapGet("/similarity", Similarity);
         api.MapGet("/histogram", Histogram);
         api.MapGet("/ranking", Ranking);
@@ -202,6 +204,7 @@ public static class ExplanationEndpoints
             key = r.Key,
             mapUrl = "/api/explanations/map" + identity,
             pngUrl = "/api/explanations/png" + identity,
+            npyUrl = "/api/explanations/npy" + identity,
         };
     }
 
@@ -247,6 +250,33 @@ public static class ExplanationEndpoints
         });
     });
 
+    /// <summary>The map at the original resolution as a NumPy file: float32, shape (height, width), values in [0, 1].</summary>
+    private static IResult NpyMap(HttpRequest request, HttpResponse response, ExplanationService s) => Guarded(() =>
+    {
+        var o = s.Request(Query(request));
+        if (o.Kind != OutcomeKind.Done) return NotDone(response, o);
+        return Results.File(MapSerializer.ToNpy(o.Result!.Map), "application/octet-stream", DownloadName(o.Target, "npy"));
+    });
+
+    /// <summary>"model_method_image.ext" for downloads, with anything but letters, digits, '.', '-' and '_' replaced.</summary>
+    private static string DownloadName(ExplanationTarget t, string extension)
+    {
+        string image = Path.GetFileNameWithoutExtension(t.ImageId);
+        string name = $"{t.What.Model.Card.Id}_{t.What.Explainer.Id}_{image}" + (t.What.RandomisedLayers > 0 ? $"_randomised{t.What.RandomisedLayers}" : "");
+        return new string(name.Select(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '-' or '_' ? c : '_').ToArray()) + "." + extension;
+    }
+
+    /// <summary>Whether the request asks for CSV (format=csv) rather than JSON; anything else is refused.</summary>
+    private static bool WantsCsv(HttpRequest request) => (request.Query["format"].FirstOrDefault() ?? "json") switch
+    {
+        "json" => false,
+        "csv" => true,
+        var f => throw Bad($"format must be 'json' or 'csv', got '{f}'"),
+    };
+
+    private static IResult Csv(string fileName, IEnumerable<IEnumerable<object?>> rows) =>
+        Results.File(System.Text.Encoding.UTF8.GetBytes(CsvText.Of(rows)), "text/csv; charset=utf-8", fileName);
+
     private static Task<IResult> Picture(HttpRequest request, HttpResponse response, ExplanationService s) => GuardedAsync(() =>
     {
         var query = Query(request);
@@ -284,6 +314,7 @@ public static class ExplanationEndpoints
         var models = (request.Query["models"].FirstOrDefault() ?? "")
             .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         var q = Query(request);
+        bool csv = WantsCsv(request);
         var o = s.Similarity(models, q.Image, q.Method, request.Query["metric"].FirstOrDefault(), q.ClassIndex, q.Seed, q.Settings);
         switch (o.Kind)
         {
@@ -294,6 +325,10 @@ public static class ExplanationEndpoints
             case OutcomeKind.Done:
                 int n = o.Models.Count;
                 var rows = Enumerable.Range(0, n).Select(i => Enumerable.Range(0, n).Select(j => o.Matrix![i, j]).ToArray()).ToArray();
+                // CSV: a header of model ids, then one row per model, its id first (pandas: read_csv(..., index_col=0)).
+                if (csv)
+                    return Csv($"similarity_{request.Query["metric"].FirstOrDefault()}_{q.Method}.csv",
+                        o.Models.Select((m, i) => rows[i].Cast<object?>().Prepend(m)).Prepend(o.Models.Cast<object?>().Prepend("model")));
                 return Results.Ok(new { status = "done", models = o.Models, matrix = rows, metric = request.Query["metric"].FirstOrDefault(), method = q.Method, image = q.Image });
             default:
                 return Results.Json(new
@@ -310,7 +345,11 @@ public static class ExplanationEndpoints
             (r.Query[name].FirstOrDefault() ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         string target = request.Query["target"].FirstOrDefault() ?? "predicted";
         if (target is not ("predicted" or "label")) throw Bad($"target must be 'predicted' or 'label', got '{target}'");
+        bool csv = WantsCsv(request);
         var o = s.Rank(List(request, "models"), List(request, "images"), List(request, "methods"), explainLabel: target == "label");
+        if (csv && o.Kind == OutcomeKind.Done)
+            return Csv("method_ranking.csv", o.Methods.Select((m, i) => new object?[] { i + 1, m.Method, m.DisplayName, m.Deletion, m.Insertion, m.Done, m.Failed, m.Total })
+                .Prepend(["rank", "method", "name", "deletion", "insertion", "done", "failed", "total"]));
         var methods = o.Methods.Select(m => new
         {
             method = m.Method, displayName = m.DisplayName, deletion = m.Deletion, insertion = m.Insertion,

@@ -85,7 +85,8 @@ public sealed class ExplainCliTests : IDisposable
             var (c, _, e) = Run("explain", "--model", model, "--method", "gradcam", Goldfish, "--out", _out.Combine(model + ".png"), "--map", file);
             Assert.True(c == 0, e);
         }
-        var (code, stdout, stderr) = Run("similarity", "--model", Small, "--model", Second, "--method", "gradcam", "--metric", "ssim", Goldfish, "--json");
+        string csv = _out.Combine("matrix.csv");
+        var (code, stdout, stderr) = Run("similarity", "--model", Small, "--model", Second, "--method", "gradcam", "--metric", "ssim", Goldfish, "--json", "--csv", csv);
         Assert.True(code == 0, stderr);
         var json = JsonDocument.Parse(stdout).RootElement;
         var m = json.GetProperty("matrix").EnumerateArray().Select(r => r.EnumerateArray().Select(v => v.GetDouble()).ToArray()).ToArray();
@@ -102,6 +103,16 @@ public sealed class ExplainCliTests : IDisposable
         // (the old check) failed whenever the value sat on a rounding boundary (0.930354981 vs 0.930355).
         Assert.Equal(ssim.Similarity(Load(a), Load(b)), m[0][1], 1e-6);
         Assert.True(m[0][1] < 1);
+        // The CSV keeps full precision, and NumPy reads it as it is (model ids: header and first column).
+        string printed = ReferencePython.Run($"""
+            import numpy as np
+            m = np.loadtxt(r'{csv}', delimiter=',', skiprows=1, usecols=(1, 2))
+            print(repr(float(m[0, 1])), repr(float(m[1, 0])), m.shape)
+            """);
+        var parts = printed.Split(' ', 3);
+        Assert.Equal(ssim.Similarity(Load(a), Load(b)), double.Parse(parts[0], System.Globalization.CultureInfo.InvariantCulture), 1e-12);
+        Assert.Equal(parts[0], parts[1]);
+        Assert.StartsWith($"model,{Small},{Second}", File.ReadAllLines(csv)[0]);
     }
 
     [Fact]

@@ -166,7 +166,7 @@ public class ImagePreprocessorTests
             case "cmyk-jpeg":
                 // ImageSharp cannot write CMYK: Pillow (Debian python3-pil, installed by .ci/run) writes the same
                 // quadrants with the naive conversion C = 255 − R, M = 255 − G, Y = 255 − B, K = 0.
-                VacCnn.Engine.Tests.Store.NpyTests.RunPython($"""
+                VacCnn.TestSupport.ReferencePython.Run($"""
                     from PIL import Image
                     im = Image.new('RGB', (96, 64))
                     for (x0, y0, c) in [(0, 0, (220, 30, 30)), (48, 0, (30, 200, 40)), (0, 32, (30, 40, 210)), (48, 32, (240, 230, 40))]:

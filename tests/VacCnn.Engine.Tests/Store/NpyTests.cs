@@ -44,7 +44,7 @@ public class NpyTests
     [Fact]
     public void NumPy_reads_what_we_write_and_we_read_what_NumPy_writes()
     {
-        if (!PythonAvailable()) return; // python3-numpy is installed by .ci/run; locally it may be absent
+        if (!ReferencePython.Available()) return; // python3-numpy is installed by .ci/run; locally it may be absent
         using var dir = new TempDir();
         string ours = dir.Combine("ours.npy"), theirs = dir.Combine("theirs.npy");
         Npy.WriteFile(ours, new float[] { 0.25f, -1.5f, 3f, 1e-8f, 7f, 8f }, 3, 2);
@@ -56,29 +56,9 @@ public class NpyTests
             np.save(r'{theirs}', np.arange(12, dtype=np.int32).reshape(4, 3) * 3)
             print('ok')
             """;
-        Assert.Equal("ok", RunPython(script).Trim());
+        Assert.Equal("ok", ReferencePython.Run(script).Trim());
         var (ints, shape) = Npy.ReadInts(theirs);
         Assert.Equal(new[] { 4, 3 }, shape);
         Assert.Equal(Enumerable.Range(0, 12).Select(i => i * 3), ints);
-    }
-
-    internal static bool PythonAvailable()
-    {
-        try { return RunPython("import numpy; print('ok')").Trim() == "ok"; }
-        catch (Exception) { return false; }
-    }
-
-    internal static string RunPython(string script)
-    {
-        var psi = new ProcessStartInfo("/usr/bin/python3") { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
-        psi.ArgumentList.Add("-");
-        using var p = Process.Start(psi)!;
-        p.StandardInput.Write(script);
-        p.StandardInput.Close();
-        string output = p.StandardOutput.ReadToEnd();
-        string error = p.StandardError.ReadToEnd();
-        p.WaitForExit();
-        if (p.ExitCode != 0) throw new InvalidOperationException("python failed: " + error);
-        return output;
     }
 }

@@ -88,6 +88,6 @@ export const api = {
     // Explainer settings (e.g. samples) travel as extra query parameters, as the API takes them.
     explanationUrl: (p) => "/api/explanations" + query({ model: p.model, image: p.image, method: p.method, class: p.classIndex, ...p.settings }),
     randomisationUrl: (p) => "/api/randomisation" + query({ model: p.model, image: p.image, method: p.method, class: p.classIndex, layers: p.layers, ...p.settings }),
-    rankingUrl: (p) => "/api/ranking" + query({ models: p.models, images: p.images, target: p.target }),
-    similarityUrl: (p) => "/api/similarity" + query({ models: p.models, image: p.image, method: p.method, metric: p.metric, ...p.settings }),
+    rankingUrl: (p) => "/api/ranking" + query({ models: p.models, images: p.images, target: p.target, format: p.format }),
+    similarityUrl: (p) => "/api/similarity" + query({ models: p.models, image: p.image, method: p.method, metric: p.metric, format: p.format, ...p.settings }),
 };

@@ -249,6 +249,8 @@ function bindControls() {
     document.querySelectorAll("[data-reset-zoom]").forEach((b) => b.addEventListener("click", () => Chart.getChart($(b.dataset.resetZoom))?.resetZoom()));
     document.querySelectorAll("#explain-table button.sort").forEach((b) => b.addEventListener("click", () => sortBy(b.dataset.sort)));
     $("table-search").addEventListener("input", filterRows);
+    $("table-csv").addEventListener("click", downloadTable);
+    addChartDownloads();
 }
 
 /** Number inputs for the chosen method's settings (defaults from /api/explainers). */
@@ -426,6 +428,7 @@ let rankingAbort = null;
 function resetRanking() {
     rankingAbort?.abort();
     $("ranking-table").hidden = true;
+    $("ranking-csv").hidden = true;
     $("ranking-status").textContent = "";
     $("ranking-run").disabled = rows.length === 0;
     resetRandomisation();
@@ -449,6 +452,8 @@ async function rankMethods() {
         });
         if (signal.aborted) return;
         drawRanking(result.methods);
+        $("ranking-csv").href = api.rankingUrl({ models, images, target: state.task === "models-image" ? "predicted" : "label", format: "csv" });
+        $("ranking-csv").hidden = false;
         $("ranking-status").textContent = `${models.length} model(s) × ${images.length} image(s)`;
         $("ranking-table").dataset.status = "done";
     } catch (e) {
@@ -469,6 +474,50 @@ function drawRanking(methods) {
         el("td", { class: "num deletion", textContent: auc(m.deletion) }),
         el("td", { class: "num insertion", textContent: auc(m.insertion) }),
         el("td", { class: "num", textContent: `${m.done}/${m.total}` + (m.failed ? ` (${m.failed} failed)` : "") }))));
+}
+
+/** Saves a Blob under a file name (an anchor with the download attribute; nothing leaves the browser). */
+function saveBlob(blob, name) {
+    const url = URL.createObjectURL(blob);
+    const a = el("a", { href: url, download: name });
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}
+
+/** RFC 4180 CSV (CRLF rows; quoted when needed); null and undefined as empty fields. */
+function csvText(rows) {
+    const field = (v) => {
+        const s = v === null || v === undefined ? "" : String(v);
+        return /[",\r\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
+    };
+    return rows.map((r) => r.map(field).join(",")).join("\r\n") + "\r\n";
+}
+
+/** The explanation table as CSV: every row (filtered or not), in the shown order, with the numbers unrounded. */
+function downloadTable() {
+    const header = ["model", "image", "label", "ground_truth", "prediction", "confidence", "class_accuracy", "overall_accuracy", "deletion", "insertion", "method"];
+    const lines = [...$("explain-table").querySelectorAll("tbody tr")].map((tr) => rows.find((r) => r.tr === tr)).filter(Boolean).map((r) => [
+        r.spec.model.id, r.spec.image.id, r.values.label, r.tr.querySelector("td.gt").textContent.trim(), r.tr.querySelector("td.pred").textContent.trim(),
+        r.values.confidence, r.values.classAccuracy, r.values.overallAccuracy, r.values.deletion, r.values.insertion, state.method]);
+    saveBlob(new Blob([csvText([header, ...lines])], { type: "text/csv" }), `explanations_${state.method}.csv`);
+}
+
+/** A "PNG" button under every chart: the canvas as drawn, on white (Chart.js canvases are transparent). */
+function addChartDownloads() {
+    for (const canvas of document.querySelectorAll(".chart-box canvas")) {
+        const button = el("button", { type: "button", class: "link chart-png", textContent: "PNG", title: "Download this chart as a PNG", dataset: { chart: canvas.id } });
+        button.addEventListener("click", () => {
+            const copy = el("canvas", { width: canvas.width, height: canvas.height });
+            const ctx = copy.getContext("2d");
+            ctx.fillStyle = "#fff";
+            ctx.fillRect(0, 0, copy.width, copy.height);
+            ctx.drawImage(canvas, 0, 0);
+            copy.toBlob((blob) => saveBlob(blob, `${canvas.id}.png`), "image/png");
+        });
+        canvas.closest(".chart-box").after(button);
+    }
 }
 
 /** The class a row explains: each model's own prediction on one image, else the image's label. */
@@ -623,6 +672,8 @@ async function explainRow(row, signal) {
         qualityCell(cells[6], result.deletion, result.quality?.deletionCurve, "#D55E00", "deletion");
         qualityCell(cells[7], result.insertion, result.quality?.insertionCurve, "#009E73", "insertion");
         row.tr.querySelector(".placeholder").remove();
+        // The raw map for NumPy users: float32 (height, width) at the image's resolution.
+        cells[8].append(el("a", { class: "npy hint", href: result.npyUrl, download: "", textContent: "map .npy", title: "numpy.load() gives the map, float32, height × width" }));
         row.heat.hidden = row.filtered.hidden = false;
         row.hist.hidden = false;
         drawRow(row);
@@ -761,6 +812,7 @@ async function renderSimilarity() {
     similarityData = null;
     Chart.getChart($("chart-similarity"))?.destroy();
     $("similarity-legend").replaceChildren();
+    $("similarity-csv").hidden = true;
     if (state.task !== "models-image" || models.length < 2 || !state.image) {
         $("similarity-status").textContent = "(several models on one image)";
         return;
@@ -771,6 +823,9 @@ async function renderSimilarity() {
             { onProgress: (p) => { if (token === similarityToken) $("similarity-status").textContent = `computing${p !== null ? " " + Math.round(p * 100) + " %" : "…"}`; } });
         if (token !== similarityToken) return;
         similarityData = result;
+        const csv = $("similarity-csv");
+        csv.href = api.similarityUrl({ models: models.map((m) => m.id), image: state.image, method: state.method, metric: state.metric, format: "csv", settings: state.settings });
+        csv.hidden = false;
         $("similarity-status").textContent = data.metrics.find((m) => m.id === state.metric)?.displayName ?? "";
         renderSimilarityChart();
     } catch (e) { if (token === similarityToken) $("similarity-status").textContent = e.message; }
