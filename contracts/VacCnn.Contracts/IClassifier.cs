@@ -38,6 +38,9 @@ public interface IClassifier : IDisposable
 /// <summary>A model copy with randomised top layers (see <see cref="IClassifier.RandomiseTopLayers"/>).</summary>
 public sealed class RandomisedClassifier : IDisposable
 {
+    /// <summary>Filled in with the required init properties.</summary>
+    public RandomisedClassifier() { }
+
     /// <summary>The randomised copy; it has the original's card, classes and layers.</summary>
     public required IClassifier Classifier { get; init; }
 
@@ -49,20 +52,68 @@ public sealed class RandomisedClassifier : IDisposable
 }
 
 /// <summary>A candidate target layer: a named 4-D feature map [N, C, H, W].</summary>
-/// <param name="Name">Tensor name inside the model.</param>
-/// <param name="Channels">C.</param>
-/// <param name="Height">H for one input image.</param>
-/// <param name="Width">W for one input image.</param>
-public sealed record LayerInfo(string Name, int Channels, int Height, int Width);
+public sealed record LayerInfo
+{
+    /// <summary>A layer.</summary>
+    /// <param name="name">Tensor name inside the model.</param>
+    /// <param name="channels">C.</param>
+    /// <param name="height">H for one input image.</param>
+    /// <param name="width">W for one input image.</param>
+    public LayerInfo(string name, int channels, int height, int width)
+    {
+        Name = name;
+        Channels = channels;
+        Height = height;
+        Width = width;
+    }
+
+    /// <summary>Tensor name inside the model.</summary>
+    public string Name { get; init; }
+
+    /// <summary>C.</summary>
+    public int Channels { get; init; }
+
+    /// <summary>H for one input image.</summary>
+    public int Height { get; init; }
+
+    /// <summary>W for one input image.</summary>
+    public int Width { get; init; }
+}
 
 /// <summary>What one backward pass returns.</summary>
-/// <param name="Scores">[N, ClassCount] raw model outputs (logits when the model emits logits).</param>
-/// <param name="Activations">[N, C, H, W] activations at the layer.</param>
-/// <param name="LayerGradient">[N, C, H, W] gradient of Σ seed·scores with respect to the activations.</param>
-/// <param name="InputGradient">[N, 3, H, W] gradient with respect to the input, when asked for.</param>
-/// <param name="Classes">Per image, the class that was differentiated, when a <see cref="GradientTarget"/> chose it.</param>
-public sealed record GradientResult(FloatTensor Scores, FloatTensor Activations, FloatTensor LayerGradient, FloatTensor? InputGradient,
-    int[]? Classes = null);
+public sealed record GradientResult
+{
+    /// <summary>The tensors of one pass.</summary>
+    /// <param name="scores">[N, ClassCount] raw model outputs (logits when the model emits logits).</param>
+    /// <param name="activations">[N, C, H, W] activations at the layer.</param>
+    /// <param name="layerGradient">[N, C, H, W] gradient of Σ seed·scores with respect to the activations.</param>
+    /// <param name="inputGradient">[N, 3, H, W] gradient with respect to the input, when asked for.</param>
+    /// <param name="classes">Per image, the class that was differentiated, when a <see cref="GradientTarget"/> chose it.</param>
+    public GradientResult(FloatTensor scores, FloatTensor activations, FloatTensor layerGradient, FloatTensor? inputGradient,
+        int[]? classes = null)
+    {
+        Scores = scores;
+        Activations = activations;
+        LayerGradient = layerGradient;
+        InputGradient = inputGradient;
+        Classes = classes;
+    }
+
+    /// <summary>[N, ClassCount] raw model outputs (logits when the model emits logits).</summary>
+    public FloatTensor Scores { get; init; }
+
+    /// <summary>[N, C, H, W] activations at the layer.</summary>
+    public FloatTensor Activations { get; init; }
+
+    /// <summary>[N, C, H, W] gradient of Σ seed·scores with respect to the activations.</summary>
+    public FloatTensor LayerGradient { get; init; }
+
+    /// <summary>[N, 3, H, W] gradient with respect to the input, when asked for.</summary>
+    public FloatTensor? InputGradient { get; init; }
+
+    /// <summary>Per image, the class that was differentiated, when a <see cref="GradientTarget"/> chose it.</summary>
+    public int[]? Classes { get; init; }
+}
 
 /// <summary>What a targeted backward pass differentiates for the chosen class c of each image.</summary>
 public enum GradientObjective
@@ -76,62 +127,33 @@ public enum GradientObjective
 
 /// <summary>
 /// A backward pass whose seed depends on the pass's own output: per image a class (or <see cref="Predicted"/>, the
-/// image's top-1 class, the first maximum of its scores) and what to differentiate for it. An implementation can find
-/// the class and build the seed inside one run, where a plain seed needs a forward pass first.
+/// image's top-1 class, the first maximum of its scores) and what to differentiate for it. A description only: the
+/// model implements it (<see cref="IExplainableClassifier.Backward(FloatTensor, GradientTarget, string, bool)"/>), and
+/// the host's reference semantics are VacCnn.Engine's <c>GradientTargets</c>.
 /// </summary>
-/// <param name="Classes">Per image, a class index or <see cref="Predicted"/>.</param>
-/// <param name="Objective">What is differentiated for that class.</param>
-public sealed record GradientTarget(int[] Classes, GradientObjective Objective)
+public sealed record GradientTarget
 {
     /// <summary>Stands for the image's own top-1 class.</summary>
     public const int Predicted = -1;
 
+    /// <summary>A target.</summary>
+    /// <param name="classes">Per image, a class index or <see cref="Predicted"/>.</param>
+    /// <param name="objective">What is differentiated for that class.</param>
+    public GradientTarget(int[] classes, GradientObjective objective)
+    {
+        Classes = classes;
+        Objective = objective;
+    }
+
+    /// <summary>Per image, a class index or <see cref="Predicted"/>.</summary>
+    public int[] Classes { get; init; }
+
+    /// <summary>What is differentiated for that class.</summary>
+    public GradientObjective Objective { get; init; }
+
     /// <summary>The same class (or the predicted one when null) for each of <paramref name="images"/> images.</summary>
     public static GradientTarget ForAll(int images, int? classIndex, GradientObjective objective) =>
         new(Enumerable.Repeat(classIndex ?? Predicted, images).ToArray(), objective);
-
-    /// <summary>The class each image resolves to, given its raw scores ([N, classes]).</summary>
-    public int[] Resolve(FloatTensor scores)
-    {
-        int n = scores.Shape[0], classes = (int)(scores.Length / n);
-        if (Classes.Length != n) throw new ArgumentException($"target has {Classes.Length} classes for {n} images", nameof(scores));
-        var resolved = new int[n];
-        for (int i = 0; i < n; i++)
-        {
-            int c = Classes[i];
-            if (c == Predicted)
-            {
-                var s = scores.Item(i);
-                c = 0;
-                for (int j = 1; j < classes; j++) if (s[j] > s[c]) c = j;
-            }
-            else if (c < 0 || c >= classes) throw new ArgumentOutOfRangeException(nameof(scores), c, $"class {c} is outside 0..{classes - 1}");
-            resolved[i] = c;
-        }
-        return resolved;
-    }
-
-    /// <summary>The seed gradient ([N, classes]) of the raw scores for the resolved <paramref name="classes"/>.</summary>
-    public FloatTensor Seed(FloatTensor scores, int[] classes)
-    {
-        int n = scores.Shape[0], width = (int)(scores.Length / n);
-        var seed = FloatTensor.Zeros(n, width);
-        for (int i = 0; i < n; i++)
-        {
-            var row = seed.Item(i);
-            int c = classes[i];
-            if (Objective == GradientObjective.Score) { row[c] = 1; continue; }
-            // d softmax_c / d s_j = p_c (δ_cj − p_j), with the maximum subtracted before exp.
-            var s = scores.Item(i);
-            float max = float.NegativeInfinity;
-            foreach (float v in s) max = Math.Max(max, v);
-            double sum = 0;
-            for (int j = 0; j < width; j++) sum += Math.Exp(s[j] - max);
-            double pc = Math.Exp(s[c] - max) / sum;
-            for (int j = 0; j < width; j++) row[j] = (float)(pc * ((j == c ? 1 : 0) - Math.Exp(s[j] - max) / sum));
-        }
-        return seed;
-    }
 }
 
 /// <summary>
@@ -161,16 +183,11 @@ public interface IExplainableClassifier
 
     /// <summary>
     /// A backward pass for <paramref name="target"/>: the class of each image (its own top-1 when asked) and the seed
-    /// are taken from the scores of the same images. Implementations should do this in one run; this default runs
-    /// <see cref="Forward"/> first, then the seeded <see cref="Backward(FloatTensor, FloatTensor, string, bool)"/>.
+    /// are taken from the scores of the same images, and <see cref="GradientResult.Classes"/> says which classes were
+    /// differentiated. Implementations should do this in one run; one that cannot may run <see cref="Forward"/> first,
+    /// then the seeded <see cref="Backward(FloatTensor, FloatTensor, string, bool)"/>.
     /// </summary>
-    GradientResult Backward(FloatTensor images, GradientTarget target, string layer, bool withInputGradient)
-    {
-        ArgumentNullException.ThrowIfNull(target);
-        var (scores, _) = Forward(images, layer);
-        var classes = target.Resolve(scores);
-        return Backward(images, target.Seed(scores, classes), layer, withInputGradient) with { Classes = classes };
-    }
+    GradientResult Backward(FloatTensor images, GradientTarget target, string layer, bool withInputGradient);
 
     /// <summary>
     /// Raw scores [N, ClassCount] of ONE image when the activations at <paramref name="layer"/> are multiplied, channel

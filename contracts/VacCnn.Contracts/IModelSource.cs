@@ -12,17 +12,57 @@ public enum ExecutionDevice
 }
 
 /// <summary>What a model source gets from the host.</summary>
-/// <param name="ModelsRoot">Folder holding one subfolder per model.</param>
-/// <param name="Device">Execution device preference.</param>
-/// <param name="Log">Receives human-readable log lines (provider chosen, assumptions made).</param>
-public sealed record ModelSourceContext(string ModelsRoot, ExecutionDevice Device, Action<string> Log);
+public sealed record ModelSourceContext
+{
+    /// <summary>The context of one discovery.</summary>
+    /// <param name="modelsRoot">Folder holding one subfolder per model.</param>
+    /// <param name="device">Execution device preference.</param>
+    /// <param name="log">Receives human-readable log lines (provider chosen, assumptions made).</param>
+    public ModelSourceContext(string modelsRoot, ExecutionDevice device, Action<string> log)
+    {
+        ModelsRoot = modelsRoot;
+        Device = device;
+        Log = log;
+    }
+
+    /// <summary>Folder holding one subfolder per model.</summary>
+    public string ModelsRoot { get; init; }
+
+    /// <summary>Execution device preference.</summary>
+    public ExecutionDevice Device { get; init; }
+
+    /// <summary>Receives human-readable log lines (provider chosen, assumptions made).</summary>
+    public Action<string> Log { get; init; }
+}
 
 /// <summary>The outcome of loading one model: either a classifier or an error saying what is wrong.</summary>
-/// <param name="Id">Model id (folder name when nothing better is known).</param>
-/// <param name="Location">File or folder the model came from.</param>
-/// <param name="Classifier">The loaded classifier, or null on failure.</param>
-/// <param name="Error">Why loading failed, naming the model and the problem; null on success.</param>
-public sealed record ModelLoadResult(string Id, string Location, IClassifier? Classifier, string? Error);
+public sealed record ModelLoadResult
+{
+    /// <summary>A loaded model (<paramref name="classifier"/> set) or a failure (<paramref name="error"/> set).</summary>
+    /// <param name="id">Model id (folder name when nothing better is known).</param>
+    /// <param name="location">File or folder the model came from.</param>
+    /// <param name="classifier">The loaded classifier, or null on failure.</param>
+    /// <param name="error">Why loading failed, naming the model and the problem; null on success.</param>
+    public ModelLoadResult(string id, string location, IClassifier? classifier, string? error)
+    {
+        Id = id;
+        Location = location;
+        Classifier = classifier;
+        Error = error;
+    }
+
+    /// <summary>Model id (folder name when nothing better is known).</summary>
+    public string Id { get; init; }
+
+    /// <summary>File or folder the model came from.</summary>
+    public string Location { get; init; }
+
+    /// <summary>The loaded classifier, or null on failure.</summary>
+    public IClassifier? Classifier { get; init; }
+
+    /// <summary>Why loading failed, naming the model and the problem; null on success.</summary>
+    public string? Error { get; init; }
+}
 
 /// <summary>
 /// A plugin that turns something on disk (e.g. a folder with model.onnx + model.json) into classifiers.

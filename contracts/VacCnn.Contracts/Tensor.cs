@@ -4,10 +4,23 @@ namespace VacCnn.Contracts;
 /// A dense float32 tensor in row-major (C) order, e.g. an NCHW image batch, a [N, classes] score matrix,
 /// or the activations / gradients at a layer.
 /// </summary>
-/// <param name="Shape">Dimensions, outermost first.</param>
-/// <param name="Data">Values, length = product of <paramref name="Shape"/>.</param>
-public sealed record FloatTensor(int[] Shape, float[] Data)
+public sealed record FloatTensor
 {
+    /// <summary>A tensor over <paramref name="data"/> (not copied).</summary>
+    /// <param name="shape">Dimensions, outermost first.</param>
+    /// <param name="data">Values, length = product of <paramref name="shape"/>.</param>
+    public FloatTensor(int[] shape, float[] data)
+    {
+        Shape = shape;
+        Data = data;
+    }
+
+    /// <summary>Dimensions, outermost first.</summary>
+    public int[] Shape { get; init; }
+
+    /// <summary>Values, length = product of <see cref="Shape"/>.</summary>
+    public float[] Data { get; init; }
+
     /// <summary>Number of elements implied by the shape.</summary>
     public long Length => Shape.Aggregate(1L, (a, d) => a * d);
 

@@ -12,6 +12,8 @@ if (role == VacCnnRole.Worker) builder.WebHost.UseSetting(WebHostDefaults.Server
 builder.AddVacCnn();
 builder.AddVacCnnSecurity();
 builder.Services.AddRazorPages();
+builder.Services.AddProblemDetails();
+builder.Services.AddOpenApi();
 
 var app = builder.Build();
 // Fail fast: validates the configuration and loads plugins/models now, not on the first request.

@@ -269,6 +269,8 @@ public sealed class CamMathTests
         public (FloatTensor Scores, FloatTensor Activations) Forward(FloatTensor images, string layer) => inner.Forward(images, layer);
         public GradientResult Backward(FloatTensor images, FloatTensor outputSeed, string layer, bool withInputGradient) =>
             inner.Backward(images, outputSeed, layer, withInputGradient);
+        public GradientResult Backward(FloatTensor images, GradientTarget target, string layer, bool withInputGradient) =>
+            inner.Backward(images, target, layer, withInputGradient);
         public void Dispose() { }
     }
 

@@ -1,10 +1,12 @@
 using VacCnn.Contracts;
+using VacCnn.Engine.Explanations;
 
 namespace VacCnn.Explainers.Tests;
 
 /// <summary>
-/// <see cref="GradientTarget"/>: the class it resolves to, its seed against central differences of softmax, and the
-/// contract's default targeted backward pass (forward, then the seeded pass) on a model that does not override it.
+/// <see cref="GradientTargets"/>, the host's meaning of a <see cref="GradientTarget"/>: the class it resolves to, its
+/// seed against central differences of softmax, and the two-run targeted pass (forward, then the seeded pass) that a
+/// model without a one-run pass uses.
 /// </summary>
 public sealed class GradientTargetTests
 {
@@ -12,10 +14,10 @@ public sealed class GradientTargetTests
     public void Predicted_resolves_to_the_first_maximum_and_named_classes_are_checked()
     {
         var scores = new FloatTensor([2, 4], [0.5f, 2f, 2f, -1f, 3f, 1f, 0f, 3f]);
-        Assert.Equal([1, 0], GradientTarget.ForAll(2, null, GradientObjective.Score).Resolve(scores));
-        Assert.Equal([3, 3], GradientTarget.ForAll(2, 3, GradientObjective.Score).Resolve(scores));
-        Assert.Throws<ArgumentOutOfRangeException>(() => GradientTarget.ForAll(2, 4, GradientObjective.Score).Resolve(scores));
-        Assert.Throws<ArgumentException>(() => GradientTarget.ForAll(3, 1, GradientObjective.Score).Resolve(scores));
+        Assert.Equal([1, 0], GradientTargets.Resolve(GradientTarget.ForAll(2, null, GradientObjective.Score), scores));
+        Assert.Equal([3, 3], GradientTargets.Resolve(GradientTarget.ForAll(2, 3, GradientObjective.Score), scores));
+        Assert.Throws<ArgumentOutOfRangeException>(() => GradientTargets.Resolve(GradientTarget.ForAll(2, 4, GradientObjective.Score), scores));
+        Assert.Throws<ArgumentException>(() => GradientTargets.Resolve(GradientTarget.ForAll(3, 1, GradientObjective.Score), scores));
     }
 
     [Fact]
@@ -25,7 +27,7 @@ public sealed class GradientTargetTests
         var s = Enumerable.Range(0, 7).Select(_ => (float)(rng.NextDouble() * 8 - 4)).ToArray();
         var scores = new FloatTensor([1, 7], s);
         const int c = 2;
-        var seed = new GradientTarget([c], GradientObjective.SoftmaxOfScores).Seed(scores, [c]);
+        var seed = GradientTargets.Seed(new GradientTarget([c], GradientObjective.SoftmaxOfScores), scores, [c]);
         double P(double[] z) => Math.Exp(z[c]) / z.Sum(Math.Exp);
         for (int j = 0; j < s.Length; j++)
         {
@@ -35,12 +37,12 @@ public sealed class GradientTargetTests
             minus[j] -= 1e-5;
             Assert.Equal((P(plus) - P(minus)) / 2e-5, seed.Data[j], 1e-6);
         }
-        var oneHot = new GradientTarget([c], GradientObjective.Score).Seed(scores, [c]);
+        var oneHot = GradientTargets.Seed(new GradientTarget([c], GradientObjective.Score), scores, [c]);
         Assert.Equal(Enumerable.Range(0, 7).Select(j => j == c ? 1f : 0f), oneHot.Data);
     }
 
     [Fact]
-    public void Default_targeted_backward_gives_the_gradient_of_the_predicted_class_probability()
+    public void Two_run_targeted_backward_gives_the_gradient_of_the_predicted_class_probability()
     {
         var m = new LinearToyModel();
         var x = m.RandomImage(9);

@@ -1,4 +1,5 @@
 using VacCnn.Contracts;
+using VacCnn.Engine.Explanations;
 
 namespace VacCnn.Explainers.Tests;
 
@@ -136,6 +137,10 @@ public sealed class LinearToyModel : IClassifier, IExplainableClassifier
         if (layer != LayerName) throw new ArgumentException(layer);
         return Activations(images);
     }
+
+    // No one-run targeted pass: the host's two-run reference (forward, then the seeded backward).
+    public GradientResult Backward(FloatTensor images, GradientTarget target, string layer, bool withInputGradient) =>
+        GradientTargets.ForwardThenSeededBackward(this, images, target, layer, withInputGradient);
 
     public GradientResult Backward(FloatTensor images, FloatTensor outputSeed, string layer, bool withInputGradient)
     {

@@ -23,6 +23,6 @@ public sealed class GradientMagnitude : IExplainer
             for (int p = 0; p < plane; p++) map[p] = Math.Max(map[p], Math.Abs(g.Data[c * plane + p]));
         float max = map.Max();
         if (max > 0) for (int p = 0; p < plane; p++) map[p] /= max;   // values in [0, 1]
-        return new SaliencyMap(w, h, map, cls, probs[cls], Layer: null);
+        return new SaliencyMap(w, h, map, cls, probs[cls], layer: null);
     }
 }

@@ -153,7 +153,7 @@ public sealed class UploadApiTests(ExplanationWebFixture app)
         var before = Directory.Exists(folder) ? Directory.GetFiles(folder).Order().ToList() : [];
         var r = await Post(client, Bad(kind));
         Assert.Equal(status, (int)r.StatusCode);
-        Assert.Contains(mentioned, (await Json(r)).GetProperty("error").GetString());
+        Assert.Contains(mentioned, (await Json(r)).GetProperty("detail").GetString());
         Assert.Equal(before, Directory.Exists(folder) ? Directory.GetFiles(folder).Order().ToList() : []);
     }
 
@@ -163,10 +163,10 @@ public sealed class UploadApiTests(ExplanationWebFixture app)
         using var client = app.Factory.CreateClient();
         var wrongField = await client.PostAsync("/api/images", Form(Png(8, 8, 1), field: "photo"));
         Assert.Equal(HttpStatusCode.BadRequest, wrongField.StatusCode);
-        Assert.Contains("'file'", (await Json(wrongField)).GetProperty("error").GetString());
+        Assert.Contains("'file'", (await Json(wrongField)).GetProperty("detail").GetString());
         var notMultipart = await client.PostAsync("/api/images", new ByteArrayContent(Png(8, 8, 1)));
         Assert.Equal(HttpStatusCode.BadRequest, notMultipart.StatusCode);
-        Assert.Contains("multipart/form-data", (await Json(notMultipart)).GetProperty("error").GetString());
+        Assert.Contains("multipart/form-data", (await Json(notMultipart)).GetProperty("detail").GetString());
     }
 
     [Fact]
@@ -183,11 +183,11 @@ public sealed class UploadApiTests(ExplanationWebFixture app)
         // 700 × 700 of noise: about 1.4 MB as PNG, past the 1 MB limit (refused before decoding).
         var tooBig = await Post(client, Png(700, 700, 1, noise: true), "big.png");
         Assert.Equal(HttpStatusCode.RequestEntityTooLarge, tooBig.StatusCode);
-        Assert.Contains("1 MB", (await Json(tooBig)).GetProperty("error").GetString());
+        Assert.Contains("1 MB", (await Json(tooBig)).GetProperty("detail").GetString());
         // 1100 × 1000 of one colour: a small file but 1.1 megapixels.
         var tooManyPixels = await Post(client, Png(1100, 1000, 2), "wide.png");
         Assert.Equal(HttpStatusCode.RequestEntityTooLarge, tooManyPixels.StatusCode);
-        Assert.Contains("megapixels", (await Json(tooManyPixels)).GetProperty("error").GetString());
+        Assert.Contains("megapixels", (await Json(tooManyPixels)).GetProperty("detail").GetString());
         Assert.False(Directory.Exists(Path.Combine(data.Path, "uploads")) && Directory.GetFiles(Path.Combine(data.Path, "uploads")).Length > 0);
 
         var ids = new List<string>();
@@ -214,7 +214,7 @@ public sealed class UploadApiTests(ExplanationWebFixture app)
         using var client = factory.CreateClient(); // a local client: allowed to browse even in private mode
         var r = await Post(client, Png(16, 16, 5), "x.png");
         Assert.Equal(HttpStatusCode.Forbidden, r.StatusCode);
-        Assert.Contains("disabled", (await Json(r)).GetProperty("error").GetString());
+        Assert.Contains("disabled", (await Json(r)).GetProperty("detail").GetString());
         Assert.False(Directory.Exists(Path.Combine(data.Path, "uploads")));
     }
 }

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using VacCnn.Contracts;
+using VacCnn.Engine;
 using VacCnn.Engine.Data;
 using VacCnn.Engine.Explanations;
 using VacCnn.Engine.Store;
@@ -165,7 +166,7 @@ internal static class ExplainCommands
             settings[s[..eq]] = v;
         }
         try { return runner.Resolve(modelId, method, cls, layer, cli.GetInt("--seed", 0, int.MinValue, int.MaxValue), settings); }
-        catch (ExplanationRequestException e) { throw new CliException(e.Message); }
+        catch (RequestRejectedException e) { throw new CliException(e.Message); }
     }
 
     /// <summary>Runs one explanation with a ticking elapsed-time line on stderr (explainers report no progress).</summary>

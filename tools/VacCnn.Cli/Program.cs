@@ -27,6 +27,11 @@ catch (CliException e)
     Console.Error.WriteLine($"vaccnn: {e.Message}");
     return 2;
 }
+catch (VacCnn.Engine.RequestRejectedException e) // unknown model, bad class: the engine's one rejection, a usage error here
+{
+    Console.Error.WriteLine($"vaccnn: {e.Message}");
+    return 2;
+}
 catch (Exception e) when (e is IOException or InvalidDataException or KeyNotFoundException or InvalidOperationException
                               or UnauthorizedAccessException or VacCnn.Engine.OptionsValidationException or JsonException)
 {

@@ -83,9 +83,6 @@ public static class AnalyticsStatus
     public const string NotEvaluated = "not-evaluated";
 }
 
-/// <summary>A request for something that does not exist (unknown model, class out of range): a 404 / CLI error.</summary>
-public sealed class AnalyticsNotFoundException(string message) : Exception(message);
-
 /// <summary>
 /// The analytics read model behind the JSON API and the CLI. Which run counts for a model is decided by the caller
 /// (<paramref name="models"/>): the web host uses the run of the model's and image set's CURRENT fingerprints, the CLI
@@ -260,7 +257,7 @@ public sealed class AnalyticsQueries(ImageNetClasses classes, AnalyticsService a
         else
         {
             if (modelIds.Distinct(StringComparer.Ordinal).Count() != modelIds.Count) throw new ArgumentException("a model is listed twice");
-            chosen = modelIds.Select(id => all.FirstOrDefault(m => m.Id == id) ?? throw new AnalyticsNotFoundException($"unknown model '{id}'")).ToList();
+            chosen = modelIds.Select(id => all.FirstOrDefault(m => m.Id == id) ?? throw new RequestRejectedException(RequestProblem.NotFound, $"unknown model '{id}'")).ToList();
         }
         var runs = new List<RunInfo>();
         var notEvaluated = new List<string>();
@@ -271,7 +268,7 @@ public sealed class AnalyticsQueries(ImageNetClasses classes, AnalyticsService a
     }
 
     private AnalyticsModel Model(string modelId) =>
-        models().FirstOrDefault(m => m.Id == modelId) ?? throw new AnalyticsNotFoundException($"unknown model '{modelId}'");
+        models().FirstOrDefault(m => m.Id == modelId) ?? throw new RequestRejectedException(RequestProblem.NotFound, $"unknown model '{modelId}'");
 
     private static RunInfo? Done(AnalyticsModel m) => m.Run is { State: RunStates.Done } run ? run : null;
 

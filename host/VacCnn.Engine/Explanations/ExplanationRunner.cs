@@ -7,22 +7,6 @@ using VacCnn.Engine.Plugins;
 
 namespace VacCnn.Engine.Explanations;
 
-/// <summary>Why a request cannot be served: a bad parameter (HTTP 400, CLI usage error) or an unknown thing (404).</summary>
-public enum RequestProblem
-{
-    /// <summary>A parameter is malformed or out of range.</summary>
-    BadRequest,
-    /// <summary>The model, image, method or metric does not exist.</summary>
-    NotFound,
-}
-
-/// <summary>A request was rejected before any work; the message says what is wrong and what is allowed.</summary>
-public sealed class ExplanationRequestException(RequestProblem problem, string message) : Exception(message)
-{
-    /// <summary>Kind of problem.</summary>
-    public RequestProblem Problem { get; } = problem;
-}
-
 /// <summary>A validated explanation request: the model, the method, and the explainer request with every setting
 /// filled in (defaults included) and the layer resolved, so that equal requests look equal.</summary>
 /// <param name="Model">The classifier.</param>
@@ -124,10 +108,10 @@ public sealed class ExplanationRunner(ModelRegistry models, IEnumerable<IExplain
         if (string.IsNullOrWhiteSpace(modelId)) throw Bad("missing parameter 'model'");
         if (string.IsNullOrWhiteSpace(method)) throw Bad("missing parameter 'method'");
         var model = models.Find(modelId)
-            ?? throw new ExplanationRequestException(RequestProblem.NotFound,
+            ?? throw new RequestRejectedException(RequestProblem.NotFound,
                 $"no model '{modelId}'; known: {string.Join(", ", models.Classifiers.Select(c => c.Card.Id))}");
         var explainer = _explainers.FirstOrDefault(e => e.Id == method)
-            ?? throw new ExplanationRequestException(RequestProblem.NotFound,
+            ?? throw new RequestRejectedException(RequestProblem.NotFound,
                 $"no explanation method '{method}'; known: {string.Join(", ", _explainers.Select(e => e.Id))}");
         if (classIndex is int c && (c < 0 || c >= model.Card.ClassCount))
             throw Bad($"class {c} is out of range: model '{modelId}' has classes 0..{model.Card.ClassCount - 1}");
@@ -160,7 +144,7 @@ public sealed class ExplanationRunner(ModelRegistry models, IEnumerable<IExplain
         return new ResolvedExplanation(model, explainer, new ExplanationRequest(classIndex, resolvedLayer, seed, values), randomisedLayers);
     }
 
-    private static ExplanationRequestException Bad(string message) => new(RequestProblem.BadRequest, message);
+    private static RequestRejectedException Bad(string message) => new(RequestProblem.BadRequest, message);
 
     /// <summary>Explains the image file. Throws <see cref="InvalidDataException"/> when the file is not a usable
     /// image, and whatever the explainer throws (e.g. <see cref="NotSupportedException"/> for a model without gradients).</summary>

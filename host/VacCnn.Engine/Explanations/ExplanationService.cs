@@ -119,9 +119,9 @@ public sealed class ExplanationService : IDisposable
     public ExplanationTarget Resolve(ExplanationQuery q)
     {
         var what = Runner.Resolve(q.Model, q.Method, q.ClassIndex, q.Layer, q.Seed, q.Settings, q.RandomisedLayers);
-        if (string.IsNullOrEmpty(q.Image)) throw new ExplanationRequestException(RequestProblem.BadRequest, "missing parameter 'image'");
+        if (string.IsNullOrEmpty(q.Image)) throw new RequestRejectedException(RequestProblem.BadRequest, "missing parameter 'image'");
         string path = Images.Resolve(q.Image)
-            ?? throw new ExplanationRequestException(RequestProblem.NotFound, $"no image '{q.Image}' in the image set");
+            ?? throw new RequestRejectedException(RequestProblem.NotFound, $"no image '{q.Image}' in the image set");
         string key = ExplanationKeys.For(_modelFingerprint(what.Model.Card.Id), ImageFiles.ContentFingerprint(path), what, Runner.QualitySteps);
         return new ExplanationTarget(what, q.Image, path, key, Images.Label(q.Image));
     }
@@ -170,14 +170,14 @@ public sealed class ExplanationService : IDisposable
     public SimilarityOutcome Similarity(IReadOnlyList<string> modelIds, string? image, string? method, string? metricId,
         int? classIndex = null, int seed = 0, IReadOnlyDictionary<string, double>? settings = null)
     {
-        if (modelIds.Count == 0) throw new ExplanationRequestException(RequestProblem.BadRequest, "missing parameter 'models' (comma-separated model ids)");
+        if (modelIds.Count == 0) throw new RequestRejectedException(RequestProblem.BadRequest, "missing parameter 'models' (comma-separated model ids)");
         if (modelIds.Count > MaxModels)
-            throw new ExplanationRequestException(RequestProblem.BadRequest, $"at most {MaxModels} models per request, got {modelIds.Count}");
+            throw new RequestRejectedException(RequestProblem.BadRequest, $"at most {MaxModels} models per request, got {modelIds.Count}");
         if (modelIds.GroupBy(m => m, StringComparer.Ordinal).FirstOrDefault(g => g.Count() > 1) is { } dup)
-            throw new ExplanationRequestException(RequestProblem.BadRequest, $"model '{dup.Key}' is listed twice");
-        if (string.IsNullOrWhiteSpace(metricId)) throw new ExplanationRequestException(RequestProblem.BadRequest, "missing parameter 'metric'");
+            throw new RequestRejectedException(RequestProblem.BadRequest, $"model '{dup.Key}' is listed twice");
+        if (string.IsNullOrWhiteSpace(metricId)) throw new RequestRejectedException(RequestProblem.BadRequest, "missing parameter 'metric'");
         var metric = Metrics.FirstOrDefault(m => m.Id == metricId)
-            ?? throw new ExplanationRequestException(RequestProblem.NotFound,
+            ?? throw new RequestRejectedException(RequestProblem.NotFound,
                 $"no similarity metric '{metricId}'; known: {string.Join(", ", Metrics.Select(m => m.Id))}");
         var targets = modelIds.Select(id => Resolve(new ExplanationQuery(id, image, method, classIndex, null, seed, settings))).ToList();
 
@@ -214,15 +214,15 @@ public sealed class ExplanationService : IDisposable
     public static void CheckHistogram(double threshold, int bins)
     {
         if (!(threshold is >= 0 and <= 1))
-            throw new ExplanationRequestException(RequestProblem.BadRequest, $"threshold must be in [0, 1], got {threshold.ToString(System.Globalization.CultureInfo.InvariantCulture)}");
-        if (bins is < 1 or > 256) throw new ExplanationRequestException(RequestProblem.BadRequest, $"bins must be from 1 to 256, got {bins}");
+            throw new RequestRejectedException(RequestProblem.BadRequest, $"threshold must be in [0, 1], got {threshold.ToString(System.Globalization.CultureInfo.InvariantCulture)}");
+        if (bins is < 1 or > 256) throw new RequestRejectedException(RequestProblem.BadRequest, $"bins must be from 1 to 256, got {bins}");
     }
 
     /// <summary>Refuses picture options out of range as a bad request (callers check before anything is queued).</summary>
     public static void CheckPicture(HeatmapOptions options)
     {
         try { options.Validate(); }
-        catch (ArgumentException e) { throw new ExplanationRequestException(RequestProblem.BadRequest, e.Message); }
+        catch (ArgumentException e) { throw new RequestRejectedException(RequestProblem.BadRequest, e.Message); }
     }
 
     /// <summary>Colour histograms of the pixels of the image whose saliency is ≥ <paramref name="threshold"/>.</summary>

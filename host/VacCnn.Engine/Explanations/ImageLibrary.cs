@@ -56,7 +56,7 @@ public sealed class ImageLibrary
 
     private (ImageSet Set, DateTime ReadUtc, Dictionary<string, LabeledImage> ById) Snapshot()
     {
-        if (Root == null) throw new ExplanationRequestException(RequestProblem.NotFound, "no image set is configured (VacCnn:Images)");
+        if (Root == null) throw new RequestRejectedException(RequestProblem.NotFound, "no image set is configured (VacCnn:Images)");
         lock (_gate)
         {
             if (_current is { } c && DateTime.UtcNow - c.ReadUtc < RefreshAfter) return c;

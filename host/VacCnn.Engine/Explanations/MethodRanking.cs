@@ -39,7 +39,7 @@ public static class MethodRanking
     public static RankingOutcome Rank(this ExplanationService service, IReadOnlyList<string> modelIds, IReadOnlyList<string> imageIds,
         IReadOnlyList<string>? methods = null, bool explainLabel = false)
     {
-        static ExplanationRequestException Bad(string m) => new(RequestProblem.BadRequest, m);
+        static RequestRejectedException Bad(string m) => new(RequestProblem.BadRequest, m);
         if (modelIds.Count == 0) throw Bad("missing parameter 'models' (comma-separated model ids)");
         if (imageIds.Count == 0) throw Bad("missing parameter 'images' (comma-separated image ids)");
         if (modelIds.Count > MaxModels) throw Bad($"at most {MaxModels} models per ranking, got {modelIds.Count}");

@@ -50,10 +50,10 @@ public static class RandomisationCheck
     public static RandomisationOutcome CheckRandomisation(this ExplanationService service, ExplanationQuery query, int layers = DefaultLayers)
     {
         if (query.RandomisedLayers != 0)
-            throw new ExplanationRequestException(RequestProblem.BadRequest, "the randomisation check starts from the trained model; give its depth as 'layers'");
+            throw new RequestRejectedException(RequestProblem.BadRequest, "the randomisation check starts from the trained model; give its depth as 'layers'");
         // Validate every step (the deepest is the strictest) before queueing anything.
         var trained = service.Resolve(query);
-        if (layers < 1) throw new ExplanationRequestException(RequestProblem.BadRequest, $"layers must be at least 1, got {layers}");
+        if (layers < 1) throw new RequestRejectedException(RequestProblem.BadRequest, $"layers must be at least 1, got {layers}");
         var targets = Enumerable.Range(1, layers).Reverse().Select(k => service.Resolve(query with { RandomisedLayers = k })).Reverse().ToList();
 
         var first = service.Request(trained);

@@ -7,24 +7,6 @@ using VacCnn.Engine.Store;
 
 namespace VacCnn.Engine.Explanations;
 
-/// <summary>Why an upload was refused (maps to an HTTP status: 413, 415, 422).</summary>
-public enum UploadProblem
-{
-    /// <summary>More bytes or pixels than allowed.</summary>
-    TooLarge,
-    /// <summary>Not a JPEG, PNG or WebP picture (judged by content, not by name).</summary>
-    UnsupportedType,
-    /// <summary>The picture is truncated or cannot be decoded.</summary>
-    Damaged,
-}
-
-/// <summary>An upload was refused; nothing was stored.</summary>
-public sealed class UploadRejectedException(UploadProblem problem, string message) : Exception(message)
-{
-    /// <summary>Kind of problem.</summary>
-    public UploadProblem Problem { get; } = problem;
-}
-
 /// <summary>A stored upload.</summary>
 /// <param name="Id">Image id (<c>uploads/&lt;sha-256&gt;.&lt;ext&gt;</c>), usable wherever a sample image id is.</param>
 /// <param name="Format">"jpeg", "png" or "webp", from the content.</param>
@@ -79,7 +61,7 @@ public sealed partial class UploadStore
         return File.Exists(file) && new FileInfo(file).LinkTarget == null ? file : null;
     }
 
-    /// <summary>Checks and stores an upload; <see cref="UploadRejectedException"/> says why one is refused.</summary>
+    /// <summary>Checks and stores an upload; <see cref="RequestRejectedException"/> says why one is refused.</summary>
     public UploadedImage Add(Stream content)
     {
         var bytes = ReadAtMost(content, Limits.MaxFileBytes);
@@ -106,10 +88,10 @@ public sealed partial class UploadStore
         while ((n = content.Read(buffer)) > 0)
         {
             if (ms.Length + n > max)
-                throw new UploadRejectedException(UploadProblem.TooLarge, $"the file is larger than the {Megabytes(max)} allowed");
+                throw new RequestRejectedException(RequestProblem.TooLarge, $"the file is larger than the {Megabytes(max)} allowed");
             ms.Write(buffer, 0, n);
         }
-        if (ms.Length == 0) throw new UploadRejectedException(UploadProblem.Damaged, "the file is empty");
+        if (ms.Length == 0) throw new RequestRejectedException(RequestProblem.Unprocessable, "the file is empty");
         return ms.ToArray();
     }
 
@@ -121,19 +103,19 @@ public sealed partial class UploadStore
         if (b.Length >= 3 && b[0] == 0xFF && b[1] == 0xD8 && b[2] == 0xFF) return ("jpeg", "jpg");
         if (b.StartsWith((ReadOnlySpan<byte>)[0x89, (byte)'P', (byte)'N', (byte)'G', 0x0D, 0x0A, 0x1A, 0x0A])) return ("png", "png");
         if (b.Length >= 12 && b[..4].SequenceEqual("RIFF"u8) && b[8..12].SequenceEqual("WEBP"u8)) return ("webp", "webp");
-        throw new UploadRejectedException(UploadProblem.UnsupportedType, "only JPEG, PNG and WebP pictures can be uploaded (judged by the file's content)");
+        throw new RequestRejectedException(RequestProblem.UnsupportedType, "only JPEG, PNG and WebP pictures can be uploaded (judged by the file's content)");
     }
 
     private (int Width, int Height) Check(byte[] bytes, string format)
     {
         if (!Complete(bytes, format))
-            throw new UploadRejectedException(UploadProblem.Damaged, $"the {format.ToUpperInvariant()} file is truncated (its end is missing)");
+            throw new RequestRejectedException(RequestProblem.Unprocessable, $"the {format.ToUpperInvariant()} file is truncated (its end is missing)");
         IImageInfo? info;
         try { info = Image.Identify(bytes); }
         catch (Exception e) when (e is not OutOfMemoryException) { throw Damaged(format, e); }
         if (info == null || info.Width < 1 || info.Height < 1) throw Damaged(format, null);
         if ((long)info.Width * info.Height > Limits.MaxPixels || info.Width > ImagePreprocessor.MaxSide || info.Height > ImagePreprocessor.MaxSide)
-            throw new UploadRejectedException(UploadProblem.TooLarge,
+            throw new RequestRejectedException(RequestProblem.TooLarge,
                 $"the picture is {info.Width}×{info.Height}; at most {Limits.MaxPixels / 1_000_000.0:0.#} megapixels and {ImagePreprocessor.MaxSide} px per side are accepted");
         // The header can lie about the data behind it: decode it all once.
         try { using var image = Image.Load<Rgb24>(bytes); }
@@ -141,8 +123,8 @@ public sealed partial class UploadStore
         return (info.Width, info.Height);
     }
 
-    private static UploadRejectedException Damaged(string format, Exception? e) =>
-        new(UploadProblem.Damaged, $"the {format.ToUpperInvariant()} file cannot be decoded" + (e == null ? "" : $": {e.Message}"));
+    private static RequestRejectedException Damaged(string format, Exception? e) =>
+        new(RequestProblem.Unprocessable, $"the {format.ToUpperInvariant()} file cannot be decoded" + (e == null ? "" : $": {e.Message}"));
 
     /// <summary>Whether the file carries its format's end: decoders fill a cut-off picture with grey instead of failing.</summary>
     internal static bool Complete(ReadOnlySpan<byte> b, string format)

@@ -82,6 +82,16 @@ public sealed class PluginCatalog : IDisposable
 
     private static LoadedPlugin LoadOne(string name, string dir, string dll, List<PluginLoader> loaders)
     {
+        // Before any plugin code runs: contracts it was not built for are a clear refusal, not a MissingMethodException later.
+        try
+        {
+            if (PluginCompatibility.Check(dll) is { } reason) return Failed(name, dir, "incompatible contracts: " + reason);
+        }
+        catch (Exception e) when (e is BadImageFormatException or IOException or InvalidOperationException)
+        {
+            return Failed(name, dir, $"cannot load {Path.GetFileName(dll)}: {e.Message}");
+        }
+
         Assembly assembly;
         try
         {

@@ -11,7 +11,7 @@ namespace VacCnn.Web.Api;
 /// The analytics JSON API (README, "Analytics API"): classes, overview, per-class accuracy, the class distribution
 /// graph, the cross-model pickers, confusions and model agreement. Answers come from cached results (see
 /// <see cref="AnalyticsQueries"/>); a graph not computed yet is answered with status "pending" and queued.
-/// Unknown models are 404, bad parameters 400, both with <c>{error}</c>.
+/// Unknown models are 404, bad parameters 400, both as problem details.
 /// </summary>
 public static class AnalyticsEndpoints
 {
@@ -31,32 +31,37 @@ public static class AnalyticsEndpoints
         return services;
     }
 
-    /// <summary>Maps the analytics endpoints under <paramref name="api"/> (the /api group).</summary>
+    /// <summary>Maps the analytics endpoints under <paramref name="api"/> (the /api group, whose filter turns rejected
+    /// requests into problem details).</summary>
     public static RouteGroupBuilder MapAnalyticsApi(this RouteGroupBuilder api)
     {
-        api.MapGet("/classes", (AnalyticsQueries q) => Results.Ok(q.Classes()));
-        api.MapGet("/overview", (AnalyticsQueries q) => Results.Ok(q.Overview()));
+        const int Bad = StatusCodes.Status400BadRequest, NotFound = StatusCodes.Status404NotFound;
+        api.MapGet("/classes", (AnalyticsQueries q) => TypedResults.Ok(q.Classes())).WithSummary("The 1000 classes with their WordNet roots")
+            .ProducesProblems();
+        api.MapGet("/overview", (AnalyticsQueries q) => TypedResults.Ok(q.Overview())).WithSummary("Accuracy, complexity and root-class accuracy of every model")
+            .ProducesProblems();
         api.MapGet("/models/{id}/classes", (string id, string? root, AnalyticsQueries q) =>
-            Answer(() => q.ModelClasses(id, string.IsNullOrWhiteSpace(root) ? null : root)));
+                TypedResults.Ok(q.ModelClasses(id, string.IsNullOrWhiteSpace(root) ? null : root)))
+            .WithSummary("Per-class accuracy of one model, optionally under one root").ProducesProblems(Bad, NotFound);
         api.MapGet("/models/{id}/graph", (string id, string? method, string? perplexity, string? seed, string? init, AnalyticsQueries q) =>
-            Answer(() => q.Graph(id, GraphOptions(method, perplexity, seed, init))));
+                TypedResults.Ok(q.Graph(id, GraphOptions(method, perplexity, seed, init))))
+            .WithSummary("The class distribution graph of one model (t-SNE); 'pending' while it is computed").ProducesProblems(Bad, NotFound);
         api.MapGet("/compare/graphs", (string? a, string? b, string? method, string? perplexity, string? seed, string? init, string? top,
-            [FromQuery(Name = "class")] string? cls, AnalyticsQueries q) =>
-            Answer(() => q.CompareGraphs(Required(a, "a"), Required(b, "b"), GraphOptions(method, perplexity, seed, init), Int(top, "top", 20),
-                focus: string.IsNullOrWhiteSpace(cls) ? null : Int(cls, "class", null))));
+                [FromQuery(Name = "class")] string? cls, AnalyticsQueries q) =>
+                TypedResults.Ok(q.CompareGraphs(Required(a, "a"), Required(b, "b"), GraphOptions(method, perplexity, seed, init), Int(top, "top", 20),
+                    focus: string.IsNullOrWhiteSpace(cls) ? null : Int(cls, "class", null))))
+            .WithSummary("Two models' distribution graphs side by side, with the classes whose neighbourhoods differ most")
+            .ProducesProblems(Bad, NotFound);
         api.MapGet("/models/{id}/confusions", (string id, [FromQuery(Name = "class")] string? cls, string? top, AnalyticsQueries q) =>
-            Answer(() => q.ConfusionsOf(id, Int(cls, "class", null), Int(top, "top", 5))));
-        api.MapGet("/compare/range", (string? models, AnalyticsQueries q) => Answer(() => q.Range(Ids(models))));
-        api.MapGet("/compare/average", (string? models, AnalyticsQueries q) => Answer(() => q.Average(Ids(models))));
-        api.MapGet("/compare/agreement", (string? models, AnalyticsQueries q) => Answer(() => q.Agreement(Ids(models))));
+                TypedResults.Ok(q.ConfusionsOf(id, Int(cls, "class", null), Int(top, "top", 5))))
+            .WithSummary("The classes one model confuses a class with").ProducesProblems(Bad, NotFound);
+        api.MapGet("/compare/range", (string? models, AnalyticsQueries q) => TypedResults.Ok(q.Range(Ids(models))))
+            .WithSummary("Classes ordered by the range of their accuracy over the models").ProducesProblems(Bad, NotFound);
+        api.MapGet("/compare/average", (string? models, AnalyticsQueries q) => TypedResults.Ok(q.Average(Ids(models))))
+            .WithSummary("Classes ordered by their average accuracy over the models").ProducesProblems(Bad, NotFound);
+        api.MapGet("/compare/agreement", (string? models, AnalyticsQueries q) => TypedResults.Ok(q.Agreement(Ids(models))))
+            .WithSummary("How often each pair of models predicts the same class").ProducesProblems(Bad, NotFound);
         return api;
-    }
-
-    private static IResult Answer<T>(Func<T> query)
-    {
-        try { return Results.Ok(query()); }
-        catch (AnalyticsNotFoundException e) { return Results.NotFound(new { error = e.Message }); }
-        catch (ArgumentException e) { return Results.BadRequest(new { error = e.Message }); }
     }
 
     // The paper's settings unless the request changes the method, the perplexity (1..100), the seed or the start

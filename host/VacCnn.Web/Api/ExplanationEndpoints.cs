@@ -2,6 +2,8 @@ using System.Globalization;
 using Microsoft.AspNetCore.Http.Extensions;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Options;
+using Microsoft.OpenApi;
+using VacCnn.Engine;
 using VacCnn.Engine.Configuration;
 using VacCnn.Engine.Explanations;
 using VacCnn.Engine.Store;
@@ -27,64 +29,87 @@ public static class ExplanationEndpoints
     // Parameters that identify an explanation (kept in mapUrl / pngUrl).
     private static readonly HashSet<string> Identity = new(StringComparer.Ordinal) { "model", "image", "method", "class", "layer", "seed", "randomised" };
 
-    /// <summary>Maps /api/explainers, /api/metrics, /api/images…, /api/explanations…, /api/similarity, /api/histogram.</summary>
-    public static IEndpointRouteBuilder MapVacCnnExplanationApi(this IEndpointRouteBuilder app)
+    /// <summary>Maps /api/explainers, /api/metrics, /api/images…, /api/explanations…, /api/similarity, /api/histogram,
+    /// /api/ranking and /api/randomisation, each with its response types and problems in the OpenAPI document.</summary>
+    public static RouteGroupBuilder MapExplanationApi(this RouteGroupBuilder api)
     {
-        var api = app.MapGroup("/api");
-        api.MapGet("/explainers", (ExplanationService s) => Results.Ok(s.Runner.Explainers.Select(e => new
-        {
-            id = e.Id,
-            displayName = e.DisplayName,
-            description = e.Description,
-            settings = e.Settings.Select(x => new { name = x.Name, description = x.Description, @default = x.Default, min = x.Min, max = x.Max }),
-        })));
-        api.MapGet("/metrics", (ExplanationService s) =>
-            Results.Ok(s.Metrics.Select(m => new { id = m.Id, displayName = m.DisplayName, description = m.Description })));
-        api.MapGet("/images", ListImages);
+        const int Bad = StatusCodes.Status400BadRequest, NotFound = StatusCodes.Status404NotFound,
+            Full = StatusCodes.Status429TooManyRequests, Unreadable = StatusCodes.Status422UnprocessableEntity;
+        api.MapGet("/explainers", (ExplanationService s) => TypedResults.Ok(s.Runner.Explainers
+                .Select(e => new ExplainerInfo(e.Id, e.DisplayName, e.Description, e.Settings)).ToList()))
+            .WithSummary("The explanation methods with their settings").ProducesProblems();
+        api.MapGet("/metrics", (ExplanationService s) => TypedResults.Ok(s.Metrics
+                .Select(m => new MetricInfo(m.Id, m.DisplayName, m.Description)).ToList()))
+            .WithSummary("The similarity metrics").ProducesProblems();
+        api.MapGet("/images", ListImages).WithSummary("The images of the image set, optionally of one class (class=)")
+            .Produces<List<ImageInfo>>().ProducesProblems(Bad);
         // The form is read by hand (no IFormFile binding, so no antiforgery token): a JSON API for scripts and pages alike.
-        api.MapPost("/images", Upload);
-        api.MapGet("/images/{id}/file", ImageFile);
-        api.MapGet("/images/{id}/thumb", Thumbnail);
-        api.MapGet("/explanations", Explanation);
-        api.MapGet("/explanations/map", RawMap);
-        api.MapGet("/explanations/png", Picture);
-        api.MapGet("/explanations/npy", NpyMap);
-        api.MapGet("/similarity", Similarity);
-        api.MapGet("/histogram", Histogram);
-        api.MapGet("/ranking", Ranking);
-        api.MapGet("/randomisation", Randomisation);
-        return app;
+        api.MapPost("/images", Upload).WithSummary("Upload a photo (multipart field 'file'; JPEG, PNG or WebP)")
+            .Accepts<IFormFile>("multipart/form-data")
+            .Produces<UploadInfo>(StatusCodes.Status201Created).Produces<UploadInfo>()
+            .ProducesProblems(Bad, StatusCodes.Status403Forbidden, NotFound, StatusCodes.Status413PayloadTooLarge,
+                StatusCodes.Status415UnsupportedMediaType, Unreadable);
+        api.MapGet("/images/{id}/file", ImageFile).WithSummary("The image file as stored")
+            .ProducesFile("image/jpeg").ProducesProblems(NotFound);
+        api.MapGet("/images/{id}/thumb", Thumbnail).WithSummary("A JPEG thumbnail (size= 16..512, default 96)")
+            .ProducesFile("image/jpeg").ProducesProblems(Bad, NotFound, Unreadable);
+        api.MapGet("/explanations", Explanation).WithSummary("One explanation: computed once, then served from the cache")
+            .Produces<ExplanationInfo>().InProgress().ProducesProblems(Bad, NotFound, Full, Unreadable);
+        api.MapGet("/explanations/map", RawMap).WithSummary("The map at the image's resolution, 8 bits per pixel")
+            .Produces<RawMapInfo>().InProgress().ProducesProblems(Bad, NotFound, Full, Unreadable);
+        api.MapGet("/explanations/png", Picture).WithSummary("The map as a PNG: overlay with contours, or the filtered image")
+            .ProducesFile("image/png").InProgress().ProducesProblems(Bad, NotFound, Full, Unreadable);
+        api.MapGet("/explanations/npy", NpyMap).WithSummary("The map as a NumPy file: float32, shape (height, width), in [0, 1]")
+            .ProducesFile("application/octet-stream").InProgress()
+            .ProducesProblems(Bad, NotFound, Full, Unreadable);
+        api.MapGet("/similarity", Similarity).WithSummary("The similarity matrix of the models' maps (format=json or csv)")
+            .Produces<SimilarityInfo>().OrCsv()
+            .Produces<SimilarityInfo>(StatusCodes.Status202Accepted).ProducesProblems(Bad, NotFound, Full, Unreadable);
+        api.MapGet("/histogram", Histogram).WithSummary("Colour intensities of the salient region (threshold=, bins=)")
+            .Produces<HistogramInfo>().InProgress().ProducesProblems(Bad, NotFound, Full, Unreadable);
+        api.MapGet("/ranking", Ranking).WithSummary("Methods ranked by deletion/insertion over models × images (format=json or csv)")
+            .Produces<RankingInfo>().OrCsv()
+            .Produces<RankingInfo>(StatusCodes.Status202Accepted).ProducesProblems(Bad, NotFound);
+        api.MapGet("/randomisation", Randomisation).WithSummary("The model-randomisation check of one explanation (layers=)")
+            .Produces<RandomisationInfo>().Produces<RandomisationInfo>(StatusCodes.Status202Accepted)
+            .ProducesProblems(Bad, NotFound, Full, Unreadable);
+        return api;
     }
 
-    private static IResult Guarded(Func<IResult> handler)
-    {
-        try { return handler(); }
-        catch (ExplanationRequestException e) when (e.Problem == RequestProblem.NotFound) { return Results.NotFound(new { error = e.Message }); }
-        catch (ExplanationRequestException e) { return Results.BadRequest(new { error = e.Message }); }
-        catch (InvalidDataException e) { return Results.UnprocessableEntity(new { error = e.Message }); } // an unreadable image file
-        catch (FileNotFoundException e) { return Results.NotFound(new { error = e.Message }); } // deleted while being served
-    }
+    // format=csv: the same 200 as text/csv (one response per status in the endpoint metadata, so added to the document).
+    private static RouteHandlerBuilder OrCsv(this RouteHandlerBuilder endpoint) =>
+        endpoint.AddOpenApiOperationTransformer((operation, _, _) =>
+        {
+            operation.Responses![StatusCodes.Status200OK.ToString(CultureInfo.InvariantCulture)].Content!["text/csv"] =
+                new OpenApiMediaType { Schema = new OpenApiSchema { Type = JsonSchemaType.String } };
+            return Task.CompletedTask;
+        });
 
-    private static async Task<IResult> GuardedAsync(Func<IResult> handler) => await Task.Run(() => Guarded(handler));
+    // A 200 whose body is a file: binary content of that media type.
+    private static RouteHandlerBuilder ProducesFile(this RouteHandlerBuilder endpoint, string contentType) =>
+        endpoint.Produces(StatusCodes.Status200OK).AddOpenApiOperationTransformer((operation, _, _) =>
+        {
+            var ok = (OpenApiResponse)operation.Responses![StatusCodes.Status200OK.ToString(CultureInfo.InvariantCulture)];
+            ok.Content ??= new Dictionary<string, OpenApiMediaType>();
+            ok.Content[contentType] = new OpenApiMediaType { Schema = new OpenApiSchema { Type = JsonSchemaType.String, Format = "binary" } };
+            return Task.CompletedTask;
+        });
 
-    private static IResult ListImages(HttpRequest request, ExplanationService s) => Guarded(() =>
+    // 202 of the single-explanation endpoints.
+    private static RouteHandlerBuilder InProgress(this RouteHandlerBuilder endpoint) =>
+        endpoint.Produces<WorkInProgress>(StatusCodes.Status202Accepted);
+
+    // Rendering and matrix work moves off the request thread; a rejected request still reaches the API's filter.
+    private static Task<IResult> OffRequestThread(Func<IResult> handler) => Task.Run(handler);
+
+    private static IResult ListImages(HttpRequest request, ExplanationService s)
     {
         int? cls = OptionalInt(request, "class");
         if (cls is int c && (c < 0 || c >= s.Classes.Classes.Count))
             throw Bad($"class {c} is out of range 0..{s.Classes.Classes.Count - 1}");
-        return Results.Ok(s.Images.List(cls).Select(i => new
-        {
-            id = i.Id,
-            file = i.File,
-            wnid = i.Wnid,
-            classIndex = i.ClassIndex,
-            className = s.ClassName(i.ClassIndex),
-            width = i.Width,
-            height = i.Height,
-            url = $"/api/images/{Uri.EscapeDataString(i.Id)}/file",
-            thumbUrl = $"/api/images/{Uri.EscapeDataString(i.Id)}/thumb",
-        }));
-    });
+        return TypedResults.Ok(s.Images.List(cls).Select(i => new ImageInfo(i.Id, i.File, i.Wnid, i.ClassIndex, s.ClassName(i.ClassIndex),
+            i.Width, i.Height, $"/api/images/{Uri.EscapeDataString(i.Id)}/file", $"/api/images/{Uri.EscapeDataString(i.Id)}/thumb")).ToList());
+    }
 
     /// <summary>Whether uploads are allowed: <see cref="VacCnnOptions.Uploads"/>, or by default only when anyone may browse.</summary>
     internal static bool UploadsAllowed(VacCnnOptions o, SecurityOptions security) => o.Uploads ?? !security.IsPrivate;
@@ -93,64 +118,48 @@ public static class ExplanationEndpoints
         IOptions<SecurityOptions> security)
     {
         if (!UploadsAllowed(options.Value, security.Value))
-            return Results.Json(new { error = "uploads are disabled on this server (VacCnn:Uploads)" }, statusCode: StatusCodes.Status403Forbidden);
-        if (s.Images.Uploads is not { } store) return Results.NotFound(new { error = "this server keeps no uploads" });
+            return ApiProblems.Of(StatusCodes.Status403Forbidden, "uploads are disabled on this server (VacCnn:Uploads)");
+        if (s.Images.Uploads is not { } store) return ApiProblems.Of(StatusCodes.Status404NotFound, "this server keeps no uploads");
         // Room for the multipart framing around the largest accepted file; anything longer is refused unread.
         long limit = store.Limits.MaxFileBytes + (64 << 10);
-        if (request.ContentLength > limit)
-            return Results.Json(new { error = $"the upload is larger than the {store.Limits.MaxFileBytes >> 20} MB allowed" },
-                statusCode: StatusCodes.Status413PayloadTooLarge);
+        var tooLarge = ApiProblems.Of(StatusCodes.Status413PayloadTooLarge, $"the upload is larger than the {store.Limits.MaxFileBytes >> 20} MB allowed");
+        if (request.ContentLength > limit) return tooLarge;
         if (request.HttpContext.Features.Get<IHttpMaxRequestBodySizeFeature>() is { IsReadOnly: false } size) size.MaxRequestBodySize = limit;
         if (!request.HasFormContentType || !request.ContentType!.StartsWith("multipart/form-data", StringComparison.OrdinalIgnoreCase))
-            return Results.BadRequest(new { error = "send the photo as multipart/form-data in a field named 'file'" });
+            throw Bad("send the photo as multipart/form-data in a field named 'file'");
         IFormCollection form;
         try { form = await request.ReadFormAsync(new FormOptions { MultipartBodyLengthLimit = limit }, request.HttpContext.RequestAborted); }
         catch (Exception e) when (e is InvalidDataException or BadHttpRequestException or IOException)
         {
             return e is BadHttpRequestException { StatusCode: StatusCodes.Status413PayloadTooLarge }
                    || e.Message.Contains("limit", StringComparison.OrdinalIgnoreCase)
-                ? Results.Json(new { error = $"the upload is larger than the {store.Limits.MaxFileBytes >> 20} MB allowed" }, statusCode: StatusCodes.Status413PayloadTooLarge)
-                : Results.BadRequest(new { error = $"the multipart form cannot be read: {e.Message}" });
+                ? tooLarge
+                : ApiProblems.Of(StatusCodes.Status400BadRequest, $"the multipart form cannot be read: {e.Message}");
         }
-        if (form.Files.GetFile("file") is not { } file)
-            return Results.BadRequest(new { error = "missing the multipart field 'file' with the photo" });
-        try
-        {
-            await using var stream = file.OpenReadStream();
-            var u = await Task.Run(() => store.Add(stream));
-            string escaped = Uri.EscapeDataString(u.Id);
-            return Results.Json(new
-            {
-                id = u.Id, format = u.Format, width = u.Width, height = u.Height, bytes = u.Bytes, existing = u.Existing,
-                url = $"/api/images/{escaped}/file", thumbUrl = $"/api/images/{escaped}/thumb",
-            }, statusCode: u.Existing ? StatusCodes.Status200OK : StatusCodes.Status201Created);
-        }
-        catch (UploadRejectedException e)
-        {
-            int status = e.Problem switch
-            {
-                UploadProblem.TooLarge => StatusCodes.Status413PayloadTooLarge,
-                UploadProblem.UnsupportedType => StatusCodes.Status415UnsupportedMediaType,
-                _ => StatusCodes.Status422UnprocessableEntity,
-            };
-            return Results.Json(new { error = e.Message }, statusCode: status);
-        }
+        if (form.Files.GetFile("file") is not { } file) throw Bad("missing the multipart field 'file' with the photo");
+        await using var stream = file.OpenReadStream();
+        var u = await Task.Run(() => store.Add(stream)); // a refused photo is a RequestRejectedException: 413, 415 or 422
+        string escaped = Uri.EscapeDataString(u.Id);
+        var body = new UploadInfo(u.Id, u.Format, u.Width, u.Height, u.Bytes, u.Existing, $"/api/images/{escaped}/file", $"/api/images/{escaped}/thumb");
+        return u.Existing ? TypedResults.Ok(body) : TypedResults.Created($"/api/images/{escaped}/file", body);
     }
 
     // Route values keep an encoded slash as "%2F" (Kestrel does not decode it); ids are relative paths.
     private static string? ImagePath(ExplanationService s, string id) =>
         s.Images.Resolve(id.Replace("%2F", "/", StringComparison.OrdinalIgnoreCase));
 
-    private static IResult ImageFile(string id, ExplanationService s) => Guarded(() =>
+    private static IResult ImageFile(string id, ExplanationService s) =>
         ImagePath(s, id) is { } path
             ? Results.File(path, ContentType(path), enableRangeProcessing: false)
-            : Results.NotFound(new { error = $"no image '{id}' in the image set" }));
+            : throw NoImage(id);
 
-    private static Task<IResult> Thumbnail(string id, HttpRequest request, HttpResponse response, ExplanationService s) => GuardedAsync(() =>
+    private static RequestRejectedException NoImage(string id) => new(RequestProblem.NotFound, $"no image '{id}' in the image set");
+
+    private static Task<IResult> Thumbnail(string id, HttpRequest request, HttpResponse response, ExplanationService s) => OffRequestThread(() =>
     {
         int size = OptionalInt(request, "size") ?? 96;
         if (size is < 16 or > 512) throw Bad($"size must be from 16 to 512 pixels, got {size}");
-        if (ImagePath(s, id) is not { } path) return Results.NotFound(new { error = $"no image '{id}' in the image set" });
+        if (ImagePath(s, id) is not { } path) throw NoImage(id);
         response.Headers.CacheControl = "public, max-age=86400";
         return Results.File(s.Images.Thumbnail(path, size), "image/jpeg");
     });
@@ -166,97 +175,64 @@ public static class ExplanationEndpoints
         _ => "application/octet-stream",
     };
 
-    private static IResult Explanation(HttpRequest request, HttpResponse response, ExplanationService s) => Guarded(() =>
+    private static IResult Explanation(HttpRequest request, HttpResponse response, ExplanationService s)
     {
-        var outcome = s.Request(Query(request));
-        return outcome.Kind == OutcomeKind.Done ? Results.Ok(DoneBody(request, s, outcome)) : NotDone(response, outcome);
-    });
-
-    private static object DoneBody(HttpRequest request, ExplanationService s, ExplanationOutcome o)
-    {
+        var o = s.Request(Query(request));
+        if (o.Kind != OutcomeKind.Done) return NotDone(response, o);
         var r = o.Result!;
         var t = o.Target;
         string identity = IdentityQuery(request);
-        return new
-        {
-            status = "done",
-            model = r.ModelId,
-            image = t.ImageId,
-            method = r.Method,
-            classIndex = r.ClassIndex,
-            className = s.ClassName(r.ClassIndex),
-            probability = r.Probability,
-            predictedIndex = r.PredictedIndex,
-            predictedName = s.ClassName(r.PredictedIndex),
-            predictedProbability = r.PredictedProbability,
-            groundTruthIndex = t.GroundTruth?.ClassIndex,
-            groundTruthName = t.GroundTruth is { } g ? s.ClassName(g.ClassIndex) : null,
-            layer = r.Layer,
-            width = r.ImageWidth,
-            height = r.ImageHeight,
-            millis = r.Millis,
-            seed = r.Seed,
-            crop = new { x = r.Crop.X, y = r.Crop.Y, width = r.Crop.Width, height = r.Crop.Height },
-            // Deletion (lower = more faithful) and insertion (higher = more faithful) AUC; see DeletionInsertion.
-            deletion = r.Quality?.Deletion,
-            insertion = r.Quality?.Insertion,
-            quality = r.Quality, // both areas, both curves, steps, millis
-            key = r.Key,
-            mapUrl = "/api/explanations/map" + identity,
-            pngUrl = "/api/explanations/png" + identity,
-            npyUrl = "/api/explanations/npy" + identity,
-        };
+        // Deletion (lower = more faithful) and insertion (higher = more faithful) AUC; see DeletionInsertion.
+        return TypedResults.Ok(new ExplanationInfo("done", r.ModelId, t.ImageId, r.Method,
+            r.ClassIndex, s.ClassName(r.ClassIndex), r.Probability,
+            r.PredictedIndex, s.ClassName(r.PredictedIndex), r.PredictedProbability,
+            t.GroundTruth?.ClassIndex, t.GroundTruth is { } g ? s.ClassName(g.ClassIndex) : null,
+            r.Layer, r.ImageWidth, r.ImageHeight, r.Millis, r.Seed, r.Crop,
+            r.Quality?.Deletion, r.Quality?.Insertion, r.Quality,
+            r.Key, "/api/explanations/map" + identity, "/api/explanations/png" + identity, "/api/explanations/npy" + identity));
     }
 
     private static IResult NotDone(HttpResponse response, ExplanationOutcome o) => o.Kind switch
     {
         OutcomeKind.Full => Full(response, o.RetryAfterMs, o.Error),
-        OutcomeKind.Failed => Results.Json(new
-        {
-            status = "failed", error = o.Error, model = o.Target.What.Model.Card.Id, image = o.Target.ImageId, method = o.Target.What.Explainer.Id,
-        }, statusCode: StatusCodes.Status500InternalServerError),
-        _ => Results.Json(new
-        {
-            status = o.Kind == OutcomeKind.Running ? "running" : "queued",
-            progress = Math.Round(o.Progress, 4),
-            retryAfterMs = o.RetryAfterMs,
-            model = o.Target.What.Model.Card.Id,
-            image = o.Target.ImageId,
-            method = o.Target.What.Explainer.Id,
-        }, statusCode: StatusCodes.Status202Accepted),
+        OutcomeKind.Failed => Failed(o.Error, o.Target),
+        _ => TypedResults.Json(new WorkInProgress(o.Kind == OutcomeKind.Running ? "running" : "queued", Math.Round(o.Progress, 4),
+            o.RetryAfterMs, o.Target.What.Model.Card.Id, o.Target.ImageId, o.Target.What.Explainer.Id), statusCode: StatusCodes.Status202Accepted),
     };
 
+    // The computation itself failed (an image that cannot be decoded, a plugin that threw): a 500 naming what failed.
+    private static IResult Failed(string? error, ExplanationTarget t) => ApiProblems.Of(StatusCodes.Status500InternalServerError,
+        error ?? "the explanation failed", new Dictionary<string, object?>
+        {
+            ["model"] = t.What.Model.Card.Id, ["image"] = t.ImageId, ["method"] = t.What.Explainer.Id,
+        });
+
+    // The queue is at capacity: 429 with Retry-After in seconds, and the same delay in milliseconds in the body.
     private static IResult Full(HttpResponse response, int retryAfterMs, string? error)
     {
         response.Headers.RetryAfter = Math.Max(1, (int)Math.Ceiling(retryAfterMs / 1000.0)).ToString(CultureInfo.InvariantCulture);
-        return Results.Json(new { status = "full", error, retryAfterMs }, statusCode: StatusCodes.Status429TooManyRequests);
+        return ApiProblems.Of(StatusCodes.Status429TooManyRequests, error ?? "the explanation queue is full",
+            new Dictionary<string, object?> { ["retryAfterMs"] = retryAfterMs });
     }
 
-    private static IResult RawMap(HttpRequest request, HttpResponse response, ExplanationService s) => Guarded(() =>
+    private static IResult RawMap(HttpRequest request, HttpResponse response, ExplanationService s)
     {
         var o = s.Request(Query(request));
         if (o.Kind != OutcomeKind.Done) return NotDone(response, o);
         var map = o.Result!.Map;
         var bytes = MapSerializer.ToCompact(map);
-        return Results.Ok(new
-        {
-            width = map.Width,
-            height = map.Height,
-            encoding = "u8", // value = byte / 255, row-major, top row first
-            data = Convert.ToBase64String(bytes, MapSerializer.CompactHeaderSize, bytes.Length - MapSerializer.CompactHeaderSize),
-            classIndex = map.ClassIndex,
-            probability = map.Probability,
-            layer = map.Layer,
-        });
-    });
+        return TypedResults.Ok(new RawMapInfo(map.Width, map.Height, "u8",
+            Convert.ToBase64String(bytes, MapSerializer.CompactHeaderSize, bytes.Length - MapSerializer.CompactHeaderSize),
+            map.ClassIndex, map.Probability, map.Layer));
+    }
 
     /// <summary>The map at the original resolution as a NumPy file: float32, shape (height, width), values in [0, 1].</summary>
-    private static IResult NpyMap(HttpRequest request, HttpResponse response, ExplanationService s) => Guarded(() =>
+    private static IResult NpyMap(HttpRequest request, HttpResponse response, ExplanationService s)
     {
         var o = s.Request(Query(request));
         if (o.Kind != OutcomeKind.Done) return NotDone(response, o);
         return Results.File(MapSerializer.ToNpy(o.Result!.Map), "application/octet-stream", DownloadName(o.Target, "npy"));
-    });
+    }
 
     /// <summary>"model_method_image.ext" for downloads, with anything but letters, digits, '.', '-' and '_' replaced.</summary>
     private static string DownloadName(ExplanationTarget t, string extension)
@@ -277,7 +253,7 @@ public static class ExplanationEndpoints
     private static IResult Csv(string fileName, IEnumerable<IEnumerable<object?>> rows) =>
         Results.File(System.Text.Encoding.UTF8.GetBytes(CsvText.Of(rows)), "text/csv; charset=utf-8", fileName);
 
-    private static Task<IResult> Picture(HttpRequest request, HttpResponse response, ExplanationService s) => GuardedAsync(() =>
+    private static Task<IResult> Picture(HttpRequest request, HttpResponse response, ExplanationService s) => OffRequestThread(() =>
     {
         var query = Query(request);
         var options = new HeatmapOptions(
@@ -294,7 +270,7 @@ public static class ExplanationEndpoints
         return Results.File(s.Picture(o.Target, o.Result!, options, filtered: kind == "filtered"), "image/png");
     });
 
-    private static Task<IResult> Histogram(HttpRequest request, HttpResponse response, ExplanationService s) => GuardedAsync(() =>
+    private static Task<IResult> Histogram(HttpRequest request, HttpResponse response, ExplanationService s) => OffRequestThread(() =>
     {
         double threshold = OptionalDouble(request, "threshold") ?? 0.5;
         int bins = OptionalInt(request, "bins") ?? 256;
@@ -302,14 +278,11 @@ public static class ExplanationEndpoints
         var o = s.Request(Query(request));
         if (o.Kind != OutcomeKind.Done) return NotDone(response, o);
         var h = s.Histogram(o.Target, o.Result!, threshold, bins);
-        return Results.Ok(new
-        {
-            bins = h.Bins, r = h.Red, g = h.Green, b = h.Blue, pixels = h.PixelCount, threshold,
-            model = o.Target.What.Model.Card.Id, image = o.Target.ImageId, method = o.Target.What.Explainer.Id,
-        });
+        return TypedResults.Ok(new HistogramInfo(h.Bins, h.Red, h.Green, h.Blue, h.PixelCount, threshold,
+            o.Target.What.Model.Card.Id, o.Target.ImageId, o.Target.What.Explainer.Id));
     });
 
-    private static Task<IResult> Similarity(HttpRequest request, HttpResponse response, ExplanationService s) => GuardedAsync(() =>
+    private static Task<IResult> Similarity(HttpRequest request, HttpResponse response, ExplanationService s) => OffRequestThread(() =>
     {
         var models = (request.Query["models"].FirstOrDefault() ?? "")
             .Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
@@ -320,8 +293,8 @@ public static class ExplanationEndpoints
         {
             case OutcomeKind.Full: return Full(response, o.RetryAfterMs, o.Error);
             case OutcomeKind.Failed:
-                return Results.Json(new { status = "failed", error = o.Error, models = o.Models, matrix = (double[][]?)null },
-                    statusCode: StatusCodes.Status500InternalServerError);
+                return ApiProblems.Of(StatusCodes.Status500InternalServerError, o.Error ?? "a map failed",
+                    new Dictionary<string, object?> { ["models"] = o.Models });
             case OutcomeKind.Done:
                 int n = o.Models.Count;
                 var rows = Enumerable.Range(0, n).Select(i => Enumerable.Range(0, n).Select(j => o.Matrix![i, j]).ToArray()).ToArray();
@@ -329,17 +302,14 @@ public static class ExplanationEndpoints
                 if (csv)
                     return Csv($"similarity_{request.Query["metric"].FirstOrDefault()}_{q.Method}.csv",
                         o.Models.Select((m, i) => rows[i].Cast<object?>().Prepend(m)).Prepend(o.Models.Cast<object?>().Prepend("model")));
-                return Results.Ok(new { status = "done", models = o.Models, matrix = rows, metric = request.Query["metric"].FirstOrDefault(), method = q.Method, image = q.Image });
+                return TypedResults.Ok(new SimilarityInfo("done", o.Models, rows, request.Query["metric"].FirstOrDefault(), q.Method, q.Image));
             default:
-                return Results.Json(new
-                {
-                    status = o.Kind == OutcomeKind.Running ? "running" : "queued",
-                    models = o.Models, matrix = (double[][]?)null, progress = Math.Round(o.Progress, 4), retryAfterMs = o.RetryAfterMs, pending = o.Pending,
-                }, statusCode: StatusCodes.Status202Accepted);
+                return TypedResults.Json(new SimilarityInfo(o.Kind == OutcomeKind.Running ? "running" : "queued", o.Models, null,
+                    Progress: Math.Round(o.Progress, 4), RetryAfterMs: o.RetryAfterMs, Pending: o.Pending), statusCode: StatusCodes.Status202Accepted);
         }
     });
 
-    private static Task<IResult> Ranking(HttpRequest request, ExplanationService s) => GuardedAsync(() =>
+    private static Task<IResult> Ranking(HttpRequest request, ExplanationService s) => OffRequestThread(() =>
     {
         static string[] List(HttpRequest r, string name) =>
             (r.Query[name].FirstOrDefault() ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
@@ -350,53 +320,33 @@ public static class ExplanationEndpoints
         if (csv && o.Kind == OutcomeKind.Done)
             return Csv("method_ranking.csv", o.Methods.Select((m, i) => new object?[] { i + 1, m.Method, m.DisplayName, m.Deletion, m.Insertion, m.Done, m.Failed, m.Total })
                 .Prepend(["rank", "method", "name", "deletion", "insertion", "done", "failed", "total"]));
-        var methods = o.Methods.Select(m => new
-        {
-            method = m.Method, displayName = m.DisplayName, deletion = m.Deletion, insertion = m.Insertion,
-            done = m.Done, failed = m.Failed, total = m.Total,
-        });
         return o.Kind == OutcomeKind.Done
-            ? Results.Ok(new { status = "done", methods, progress = 1.0 })
-            : Results.Json(new { status = "running", methods, progress = Math.Round(o.Progress, 4), retryAfterMs = o.RetryAfterMs },
-                statusCode: StatusCodes.Status202Accepted);
+            ? TypedResults.Ok(new RankingInfo("done", o.Methods, 1.0))
+            : TypedResults.Json(new RankingInfo("running", o.Methods, Math.Round(o.Progress, 4), o.RetryAfterMs), statusCode: StatusCodes.Status202Accepted);
     });
 
-    private static Task<IResult> Randomisation(HttpRequest request, HttpResponse response, ExplanationService s) => GuardedAsync(() =>
+    private static Task<IResult> Randomisation(HttpRequest request, HttpResponse response, ExplanationService s) => OffRequestThread(() =>
     {
         var o = s.CheckRandomisation(Query(request), OptionalInt(request, "layers") ?? RandomisationCheck.DefaultLayers);
         // The maps' own URLs: the trained one, and each step with its 'randomised' depth.
         string identity = IdentityQuery(request);
         string With(int k) => k == 0 ? identity : identity + (identity.Length == 0 ? "?" : "&") + "randomised=" + k.ToString(CultureInfo.InvariantCulture);
-        var levels = o.Levels.Select(l => new
-        {
-            layers = l.Layers,
-            spearman = l.Spearman is { } r ? Math.Round(r, 6) : (double?)null,
-            done = l.Done,
-            pngUrl = "/api/explanations/png" + With(l.Layers),
-            mapUrl = "/api/explanations/map" + With(l.Layers),
-        });
+        var levels = o.Levels.Select(l => new RandomisationLevelInfo(l.Layers, l.Spearman is { } r ? Math.Round(r, 6) : null, l.Done,
+            "/api/explanations/png" + With(l.Layers), "/api/explanations/map" + With(l.Layers))).ToList();
         var t = o.Trained.What;
-        var trained = new { pngUrl = "/api/explanations/png" + identity, mapUrl = "/api/explanations/map" + identity };
+        var trained = new MapLinks("/api/explanations/png" + identity, "/api/explanations/map" + identity);
         switch (o.Kind)
         {
             case OutcomeKind.Full: return Full(response, o.RetryAfterMs, o.Error);
-            case OutcomeKind.Failed:
-                return Results.Json(new { status = "failed", error = o.Error, model = t.Model.Card.Id, image = o.Trained.ImageId, method = t.Explainer.Id },
-                    statusCode: StatusCodes.Status500InternalServerError);
+            case OutcomeKind.Failed: return Failed(o.Error, o.Trained);
             case OutcomeKind.Done:
                 int cls = o.ClassIndex!.Value;
-                return Results.Ok(new
-                {
-                    status = "done", model = t.Model.Card.Id, image = o.Trained.ImageId, method = t.Explainer.Id, seed = t.Request.Seed,
-                    classIndex = cls, className = s.ClassName(cls), passed = o.Passed, passBelow = RandomisationCheck.PassBelow,
-                    trained, levels,
-                });
+                return TypedResults.Ok(new RandomisationInfo("done", t.Model.Card.Id, o.Trained.ImageId, t.Explainer.Id, trained, levels,
+                    Seed: t.Request.Seed, ClassIndex: cls, ClassName: s.ClassName(cls), Passed: o.Passed, PassBelow: RandomisationCheck.PassBelow));
             default:
-                return Results.Json(new
-                {
-                    status = o.Kind == OutcomeKind.Running ? "running" : "queued", model = t.Model.Card.Id, image = o.Trained.ImageId,
-                    method = t.Explainer.Id, progress = Math.Round(o.Progress, 4), retryAfterMs = o.RetryAfterMs, trained, levels,
-                }, statusCode: StatusCodes.Status202Accepted);
+                return TypedResults.Json(new RandomisationInfo(o.Kind == OutcomeKind.Running ? "running" : "queued", t.Model.Card.Id,
+                    o.Trained.ImageId, t.Explainer.Id, trained, levels, Progress: Math.Round(o.Progress, 4), RetryAfterMs: o.RetryAfterMs),
+                    statusCode: StatusCodes.Status202Accepted);
         }
     });
 
@@ -443,5 +393,5 @@ public static class ExplanationEndpoints
             ? v : throw Bad($"{name} must be a number, got '{text}'");
     }
 
-    private static ExplanationRequestException Bad(string message) => new(RequestProblem.BadRequest, message);
+    private static RequestRejectedException Bad(string message) => new(RequestProblem.BadRequest, message);
 }

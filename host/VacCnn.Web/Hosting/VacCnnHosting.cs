@@ -73,6 +73,7 @@ public static class VacCnnHosting
         // RunRecovery re-queues unfinished shards and schedules at every start. With PostgreSQL, queue and tables are
         // shared by every worker process (VacCnnRoles).
         services.AddHangfire((sp, c) => c
+            .UseLogProvider(new DisposalSafeLogProvider(sp.GetRequiredService<ILoggerFactory>()))
             .SetDataCompatibilityLevel(CompatibilityLevel.Version_180)
             .UseSimpleAssemblyNameTypeSerializer()
             .UseRecommendedSerializerSettings()

@@ -61,7 +61,7 @@ public static class AdminAccess
 
     private static Task ApiStatus(Microsoft.AspNetCore.Authentication.RedirectContext<CookieAuthenticationOptions> c, int status)
     {
-        if (c.Request.Path.StartsWithSegments("/api") || c.Request.Path.StartsWithSegments("/hangfire"))
+        if (c.Request.Path.StartsWithSegments("/api") || c.Request.Path.StartsWithSegments("/openapi") || c.Request.Path.StartsWithSegments("/hangfire"))
             c.Response.StatusCode = status;
         else
             c.Response.Redirect(c.RedirectUri);

@@ -167,7 +167,7 @@ public sealed class ExplanationServiceTests(ExplanationServiceTests.Fixture env)
         var settings = new Dictionary<string, double>();
         if (setting != null) settings[setting.Split('=')[0]] = double.Parse(setting.Split('=')[1], System.Globalization.CultureInfo.InvariantCulture);
         int waiting = Service.Queue.Waiting;
-        var e = Assert.Throws<ExplanationRequestException>(() => Service.Request(new ExplanationQuery(model, image, method, cls, layer, 0, settings)));
+        var e = Assert.Throws<RequestRejectedException>(() => Service.Request(new ExplanationQuery(model, image, method, cls, layer, 0, settings)));
         Assert.Equal(problem, e.Problem);
         Assert.Contains(mentioned, e.Message);
         Assert.Equal(waiting, Service.Queue.Waiting);
@@ -177,10 +177,10 @@ public sealed class ExplanationServiceTests(ExplanationServiceTests.Fixture env)
     public void Similarity_rejects_too_many_models_and_unknown_metrics()
     {
         var many = Enumerable.Range(0, ExplanationService.MaxModels + 1).Select(i => $"m{i}").ToList();
-        var e = Assert.Throws<ExplanationRequestException>(() => Service.Similarity(many, ExplanationEnvironment.Goldfish, "gradcam", "ssim"));
+        var e = Assert.Throws<RequestRejectedException>(() => Service.Similarity(many, ExplanationEnvironment.Goldfish, "gradcam", "ssim"));
         Assert.Equal(RequestProblem.BadRequest, e.Problem);
         Assert.Contains("at most 64", e.Message);
-        var e2 = Assert.Throws<ExplanationRequestException>(() =>
+        var e2 = Assert.Throws<RequestRejectedException>(() =>
             Service.Similarity([ExplanationEnvironment.Small], ExplanationEnvironment.Goldfish, "gradcam", "cosine"));
         Assert.Equal(RequestProblem.NotFound, e2.Problem);
     }

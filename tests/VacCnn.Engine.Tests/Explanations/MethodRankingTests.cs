@@ -64,7 +64,7 @@ public sealed class MethodRankingTests(ExplanationServiceTests.Fixture env) : IC
         int queued = Service.Queue.Waiting;
         void Refused(RequestProblem problem, string mentioned, Action act)
         {
-            var e = Assert.Throws<ExplanationRequestException>(act);
+            var e = Assert.Throws<RequestRejectedException>(act);
             Assert.Equal(problem, e.Problem);
             Assert.Contains(mentioned, e.Message);
         }

@@ -92,7 +92,7 @@ public sealed class RandomisationCheckTests(ExplanationServiceTests.Fixture env,
         int queued = Service.Queue.Waiting;
         void Refused(string mentioned, Func<object> act)
         {
-            var e = Assert.Throws<ExplanationRequestException>(() => act());
+            var e = Assert.Throws<RequestRejectedException>(() => act());
             Assert.Equal(RequestProblem.BadRequest, e.Problem);
             Assert.Contains(mentioned, e.Message);
         }
@@ -100,7 +100,7 @@ public sealed class RandomisationCheckTests(ExplanationServiceTests.Fixture env,
         Refused("from 1 to 16", () => Service.CheckRandomisation(GradCam, 17));
         Refused("starts from the trained model", () => Service.CheckRandomisation(GradCam with { RandomisedLayers = 2 }, 2));
         Refused("from 1 to 16", () => Service.Request(GradCam with { RandomisedLayers = 99 }));
-        Assert.Throws<ExplanationRequestException>(() => Service.CheckRandomisation(GradCam with { Method = "magic" }, 2));
+        Assert.Throws<RequestRejectedException>(() => Service.CheckRandomisation(GradCam with { Method = "magic" }, 2));
         Assert.Equal(before, Service.Runner.Computations);
         Assert.Equal(queued, Service.Queue.Waiting);
 
@@ -108,7 +108,7 @@ public sealed class RandomisationCheckTests(ExplanationServiceTests.Fixture env,
         var plain = new BorrowedClassifier(env.Env.Engine.Models.Get(ExplanationEnvironment.Small));
         using var registry = ModelRegistry.FromResults("borrowed", [new ModelLoadResult(plain.Card.Id, "borrowed", plain, null)]);
         var runner = new ExplanationRunner(registry, env.Env.Engine.Plugins.Explainers);
-        var e = Assert.Throws<ExplanationRequestException>(() => runner.Resolve(plain.Card.Id, "gradcam", null, null, 0, null, randomisedLayers: 1));
+        var e = Assert.Throws<RequestRejectedException>(() => runner.Resolve(plain.Card.Id, "gradcam", null, null, 0, null, randomisedLayers: 1));
         Assert.Contains("cannot randomise its weights", e.Message);
         Assert.Throws<NotSupportedException>(() => ((IClassifier)plain).RandomiseTopLayers(1, 0));
     }
