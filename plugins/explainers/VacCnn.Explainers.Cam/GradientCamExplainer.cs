@@ -21,8 +21,9 @@ public abstract class GradientCamExplainer : IExplainer
     /// <inheritdoc />
     public IReadOnlyList<SettingInfo> Settings { get; } = [];
 
-    /// <summary>The layer-resolution map (before upsampling) from one image's activations and gradients [K, hw].</summary>
-    protected abstract float[] LayerMap(ReadOnlySpan<float> activations, ReadOnlySpan<float> gradients, int k, int hw);
+    /// <summary>The layer-resolution map (before upsampling) from one image's activations <paramref name="a"/> and
+    /// gradients <paramref name="g"/>, both [K, hw].</summary>
+    protected abstract float[] LayerMap(ReadOnlySpan<float> a, ReadOnlySpan<float> g, int k, int hw);
 
     /// <inheritdoc />
     public SaliencyMap Explain(IClassifier model, FloatTensor image, ExplanationRequest request, CancellationToken cancellationToken)

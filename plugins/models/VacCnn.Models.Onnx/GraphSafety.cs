@@ -1,3 +1,4 @@
+using System.Globalization;
 using Google.Protobuf;
 using Onnx;
 
@@ -105,7 +106,7 @@ internal static class GraphSafety
         if (dims == null) return;
         var fixedDims = dims.Where(d => d.ValueCase == TensorShapeProto.Types.Dimension.ValueOneofCase.DimValue).Select(d => d.DimValue).ToList();
         if (fixedDims.Any(d => d < 0 || d > MaxDimension) || fixedDims.Aggregate(1.0, (a, d) => a * d) * 4 > maxBytes)
-            throw new InvalidDataException($"tensor '{v.Name}' declares an absurd shape [{string.Join(",", dims.Select(d => d.ValueCase == TensorShapeProto.Types.Dimension.ValueOneofCase.DimValue ? d.DimValue.ToString() : d.DimParam))}]");
+            throw new InvalidDataException($"tensor '{v.Name}' declares an absurd shape [{string.Join(",", dims.Select(d => d.ValueCase == TensorShapeProto.Types.Dimension.ValueOneofCase.DimValue ? d.DimValue.ToString(CultureInfo.InvariantCulture) : d.DimParam))}]");
     }
 
     /// <summary>Operators that allocate an output of a shape given as data: a constant shape must be of sane size.</summary>

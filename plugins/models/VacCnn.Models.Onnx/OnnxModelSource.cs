@@ -1,3 +1,4 @@
+using System.Globalization;
 using Google.Protobuf;
 using Microsoft.ML.OnnxRuntime;
 using Onnx;
@@ -15,6 +16,8 @@ public sealed class OnnxModelSource : IModelSource
     public const string DefaultOnnxFile = "model.onnx";
 
     // Class counts of the label sets we know; a manifest naming one of these must match the graph's output.
+    private static readonly string[] NchwLabels = ["N", "C", "H", "W"];
+
     private static readonly Dictionary<string, int> KnownLabelSets = new(StringComparer.OrdinalIgnoreCase)
     {
         ["imagenet-1k"] = 1000,
@@ -158,7 +161,7 @@ public sealed class OnnxModelSource : IModelSource
             var dims = inType.Shape?.Dim.Select(d => d.ValueCase == TensorShapeProto.Types.Dimension.ValueOneofCase.DimValue ? d.DimValue : (long?)null).ToArray()
                        ?? throw Fail($"input '{input.Name}' has no declared shape; a 4-D [N,3,H,W] input is required");
             if (dims.Length != 4) throw Fail($"input '{input.Name}' is {dims.Length}-D, a 4-D [N,3,H,W] (NCHW) input is required");
-            foreach (var (d, label) in dims.Zip(new[] { "N", "C", "H", "W" }))
+            foreach (var (d, label) in dims.Zip(NchwLabels))
                 if (d is { } v && (v < 1 || v > 4096)) throw Fail($"input '{input.Name}' declares an absurd dimension {label}={v} (allowed 1..4096)");
             if (dims[1] is { } c && c != 3) throw Fail($"input '{input.Name}' has {c} channels, 3 are required");
             bool fixedBatchOfOne = dims[0] == 1;
@@ -334,7 +337,7 @@ public sealed class OnnxModelSource : IModelSource
 
         /// <summary>Why CUDA could not be used in this process (set on the first failure in Auto mode), or null.</summary>
         private static volatile string? s_cudaUnusable;
-        private static string Dim(long? d) => d?.ToString() ?? "?";
+        private static string Dim(long? d) => d?.ToString(CultureInfo.InvariantCulture) ?? "?";
         private static string Names(IEnumerable<ValueInfoProto> v) => string.Join(", ", v.Select(x => $"'{x.Name}'"));
     }
 }

@@ -50,7 +50,7 @@ public sealed class NeighbourGraph
     /// </summary>
     public static NeighbourGraph FromRows(int n, int k, Action<int, Span<float>> fillRow)
     {
-        if (n < 0) throw new ArgumentOutOfRangeException(nameof(n));
+        ArgumentOutOfRangeException.ThrowIfNegative(n);
         k = Math.Clamp(k, 0, Math.Max(0, n - 1));
         var index = new int[(long)n * k];
         var distance = new float[(long)n * k];

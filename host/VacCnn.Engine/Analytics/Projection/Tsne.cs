@@ -32,6 +32,8 @@ public sealed record TsneResult(float[] X, float[] Y, double Kl, double Perplexi
 /// Each point's forces are computed by one thread and global sums are added in a fixed order, so the result is
 /// bit-identical for a seed whatever the number of cores (on one machine: SIMD width can change the last bits).
 /// </summary>
+[System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1068:CancellationToken parameters must come last",
+    Justification = "the optional start layout was added after the token; callers pass the token positionally")]
 public static class Tsne
 {
     /// <summary>Neighbours scored by <see cref="TsneResult.Recall"/>.</summary>
