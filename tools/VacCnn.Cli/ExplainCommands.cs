@@ -121,9 +121,7 @@ internal static class ExplainCommands
             var rows = Enumerable.Range(0, maps.Count).Select(i => Enumerable.Range(0, maps.Count).Select(j => Math.Round(matrix[i, j], 6)).ToArray()).ToArray();
             // The same CSV as GET /api/similarity?format=csv: model ids as header and first column, full precision.
             if (cli.Get("--csv") is { } csvFile)
-                AtomicFile.Write(csvFile, s => s.Write(System.Text.Encoding.UTF8.GetBytes(CsvText.Of(
-                    modelIds.Select((m, i) => Enumerable.Range(0, maps.Count).Select(j => (object?)matrix[i, j]).Prepend(m))
-                        .Prepend(modelIds.Cast<object?>().Prepend("model"))))));
+                AtomicFile.Write(csvFile, s => s.Write(System.Text.Encoding.UTF8.GetBytes(CsvText.Matrix(modelIds, matrix))));
             if (cli.Has("--json")) Output.WriteJson(new { image, method, metric = metricId, models = modelIds, matrix = rows });
             else
                 Output.WriteTable(["model", .. modelIds.Select((_, j) => $"[{j + 1}]")], rows.Select((r, i) => (IReadOnlyList<string>)

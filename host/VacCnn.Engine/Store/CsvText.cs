@@ -19,6 +19,21 @@ public static class CsvText
         return sb.ToString();
     }
 
+    /// <summary>
+    /// A square matrix labelled by <paramref name="ids"/>: a header "model,&lt;ids&gt;", then one row per id with the id
+    /// first (pandas: <c>read_csv(f, index_col=0)</c>; NumPy: <c>loadtxt(f, delimiter=',', skiprows=1, usecols=…)</c>).
+    /// </summary>
+    public static string Matrix(IReadOnlyList<string> ids, double[,] matrix)
+    {
+        ArgumentNullException.ThrowIfNull(ids);
+        ArgumentNullException.ThrowIfNull(matrix);
+        int n = ids.Count;
+        if (matrix.GetLength(0) != n || matrix.GetLength(1) != n)
+            throw new ArgumentException($"a {matrix.GetLength(0)} × {matrix.GetLength(1)} matrix for {n} ids", nameof(matrix));
+        return Of(Enumerable.Range(0, n).Select(i => Enumerable.Range(0, n).Select(j => (object?)matrix[i, j]).Prepend(ids[i]))
+            .Prepend(ids.Cast<object?>().Prepend("model")));
+    }
+
     private static string Field(object? value)
     {
         string text = value switch

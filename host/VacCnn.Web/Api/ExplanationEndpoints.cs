@@ -49,8 +49,8 @@ public static class ExplanationEndpoints
             .Produces<UploadInfo>(StatusCodes.Status201Created).Produces<UploadInfo>()
             .ProducesProblems(Bad, StatusCodes.Status403Forbidden, NotFound, StatusCodes.Status413PayloadTooLarge,
                 StatusCodes.Status415UnsupportedMediaType, Unreadable);
-        api.MapGet("/images/{id}/file", ImageFile).WithSummary("The image file as stored")
-            .ProducesFile("image/jpeg").ProducesProblems(NotFound);
+        api.MapGet("/images/{id}/file", ImageFile).WithSummary("The image file as stored (its own format)")
+            .ProducesFile("image/*").ProducesProblems(NotFound);
         api.MapGet("/images/{id}/thumb", Thumbnail).WithSummary("A JPEG thumbnail (size= 16..512, default 96)")
             .ProducesFile("image/jpeg").ProducesProblems(Bad, NotFound, Unreadable);
         api.MapGet("/explanations", Explanation).WithSummary("One explanation: computed once, then served from the cache")
@@ -238,9 +238,12 @@ public static class ExplanationEndpoints
     private static string DownloadName(ExplanationTarget t, string extension)
     {
         string image = Path.GetFileNameWithoutExtension(t.ImageId);
-        string name = $"{t.What.Model.Card.Id}_{t.What.Explainer.Id}_{image}" + (t.What.RandomisedLayers > 0 ? $"_randomised{t.What.RandomisedLayers}" : "");
-        return new string(name.Select(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '-' or '_' ? c : '_').ToArray()) + "." + extension;
+        return SafeFileName($"{t.What.Model.Card.Id}_{t.What.Explainer.Id}_{image}"
+                            + (t.What.RandomisedLayers > 0 ? $"_randomised{t.What.RandomisedLayers}" : "")) + "." + extension;
     }
+
+    private static string SafeFileName(string name) =>
+        new(name.Select(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '-' or '_' ? c : '_').ToArray());
 
     /// <summary>Whether the request asks for CSV (format=csv) rather than JSON; anything else is refused.</summary>
     private static bool WantsCsv(HttpRequest request) => (request.Query["format"].FirstOrDefault() ?? "json") switch
@@ -250,8 +253,8 @@ public static class ExplanationEndpoints
         var f => throw Bad($"format must be 'json' or 'csv', got '{f}'"),
     };
 
-    private static IResult Csv(string fileName, IEnumerable<IEnumerable<object?>> rows) =>
-        Results.File(System.Text.Encoding.UTF8.GetBytes(CsvText.Of(rows)), "text/csv; charset=utf-8", fileName);
+    private static IResult Csv(string fileName, string csv) =>
+        Results.File(System.Text.Encoding.UTF8.GetBytes(csv), "text/csv; charset=utf-8", fileName);
 
     private static Task<IResult> Picture(HttpRequest request, HttpResponse response, ExplanationService s) => OffRequestThread(() =>
     {
@@ -298,10 +301,8 @@ public static class ExplanationEndpoints
             case OutcomeKind.Done:
                 int n = o.Models.Count;
                 var rows = Enumerable.Range(0, n).Select(i => Enumerable.Range(0, n).Select(j => o.Matrix![i, j]).ToArray()).ToArray();
-                // CSV: a header of model ids, then one row per model, its id first (pandas: read_csv(..., index_col=0)).
                 if (csv)
-                    return Csv($"similarity_{request.Query["metric"].FirstOrDefault()}_{q.Method}.csv",
-                        o.Models.Select((m, i) => rows[i].Cast<object?>().Prepend(m)).Prepend(o.Models.Cast<object?>().Prepend("model")));
+                    return Csv(SafeFileName($"similarity_{request.Query["metric"].FirstOrDefault()}_{q.Method}") + ".csv", CsvText.Matrix(o.Models, o.Matrix!));
                 return TypedResults.Ok(new SimilarityInfo("done", o.Models, rows, request.Query["metric"].FirstOrDefault(), q.Method, q.Image));
             default:
                 return TypedResults.Json(new SimilarityInfo(o.Kind == OutcomeKind.Running ? "running" : "queued", o.Models, null,
@@ -318,8 +319,8 @@ public static class ExplanationEndpoints
         bool csv = WantsCsv(request);
         var o = s.Rank(List(request, "models"), List(request, "images"), List(request, "methods"), explainLabel: target == "label");
         if (csv && o.Kind == OutcomeKind.Done)
-            return Csv("method_ranking.csv", o.Methods.Select((m, i) => new object?[] { i + 1, m.Method, m.DisplayName, m.Deletion, m.Insertion, m.Done, m.Failed, m.Total })
-                .Prepend(["rank", "method", "name", "deletion", "insertion", "done", "failed", "total"]));
+            return Csv("method_ranking.csv", CsvText.Of(o.Methods.Select((m, i) => new object?[] { i + 1, m.Method, m.DisplayName, m.Deletion, m.Insertion, m.Done, m.Failed, m.Total })
+                .Prepend(["rank", "method", "name", "deletion", "insertion", "done", "failed", "total"])));
         return o.Kind == OutcomeKind.Done
             ? TypedResults.Ok(new RankingInfo("done", o.Methods, 1.0))
             : TypedResults.Json(new RankingInfo("running", o.Methods, Math.Round(o.Progress, 4), o.RetryAfterMs), statusCode: StatusCodes.Status202Accepted);

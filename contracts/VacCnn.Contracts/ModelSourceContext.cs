@@ -1,0 +1,25 @@
+namespace VacCnn.Contracts;
+
+/// <summary>What a model source gets from the host.</summary>
+public sealed record ModelSourceContext
+{
+    /// <summary>The context of one discovery.</summary>
+    /// <param name="modelsRoot">Folder holding one subfolder per model.</param>
+    /// <param name="device">Execution device preference.</param>
+    /// <param name="log">Receives human-readable log lines (provider chosen, assumptions made).</param>
+    public ModelSourceContext(string modelsRoot, ExecutionDevice device, Action<string> log)
+    {
+        ModelsRoot = modelsRoot;
+        Device = device;
+        Log = log;
+    }
+
+    /// <summary>Folder holding one subfolder per model.</summary>
+    public string ModelsRoot { get; init; }
+
+    /// <summary>Execution device preference.</summary>
+    public ExecutionDevice Device { get; init; }
+
+    /// <summary>Receives human-readable log lines (provider chosen, assumptions made).</summary>
+    public Action<string> Log { get; init; }
+}
