@@ -18,13 +18,8 @@ public sealed class FixtureExplainerPluginTests(RealModelsFixture real)
     public void A_separately_compiled_explainer_is_discovered_and_explains_a_real_model_from_a_model_plugin()
     {
         using var plugins = new TempDir("vaccnn-fixture-explainer");
-        foreach (var (root, name) in new[] { (Path.Combine(TestPaths.RepoRoot, "artifacts", "fixture-plugins"), "VacCnn.Fixtures.GoodPlugin"), (TestPaths.Plugins, "VacCnn.Models.Onnx") })
-        {
-            string src = Path.Combine(root, name);
-            Assert.True(Directory.Exists(src), $"plugin not built: {src}");
-            Directory.CreateDirectory(plugins.Combine(name));
-            foreach (var f in Directory.GetFiles(src)) File.Copy(f, plugins.Combine(name, Path.GetFileName(f)));
-        }
+        TestPaths.CopyPlugins(plugins.Path, Path.Combine(TestPaths.FixturePlugins, "VacCnn.Fixtures.GoodPlugin"),
+            Path.Combine(TestPaths.Plugins, "VacCnn.Models.Onnx"));
         Assert.DoesNotContain(AppDomain.CurrentDomain.GetAssemblies(), a => a.GetName().Name == "VacCnn.Fixtures.GoodPlugin");
 
         using var catalog = PluginCatalog.Load(plugins.Path);

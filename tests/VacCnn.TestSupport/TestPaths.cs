@@ -24,6 +24,22 @@ public static class TestPaths
     /// <summary>Built plugins (each in its own subfolder).</summary>
     public static string Plugins => Path.Combine(RepoRoot, "artifacts", "plugins");
 
+    /// <summary>Built fixture plugins of tests/fixtures (each in its own subfolder).</summary>
+    public static string FixturePlugins => Path.Combine(RepoRoot, "artifacts", "fixture-plugins");
+
+    /// <summary>Copies each built plugin folder (a full path, e.g. under <see cref="Plugins"/>) into <paramref name="pluginsRoot"/>,
+    /// as an administrator would deploy it; a plugin that was not built is an error naming it.</summary>
+    public static void CopyPlugins(string pluginsRoot, params string[] pluginFolders)
+    {
+        foreach (string source in pluginFolders)
+        {
+            if (!Directory.Exists(source)) throw new DirectoryNotFoundException($"plugin not built: {source}");
+            string target = Path.Combine(pluginsRoot, Path.GetFileName(source));
+            Directory.CreateDirectory(target);
+            foreach (string f in Directory.GetFiles(source)) File.Copy(f, Path.Combine(target, Path.GetFileName(f)));
+        }
+    }
+
     /// <summary>
     /// A program of this repository (<paramref name="projectFolder"/>, relative to the root) built with the same
     /// configuration, framework and runtime as the calling test assembly, e.g. ("host/VacCnn.Web", "VacCnn.Web.dll").

@@ -15,13 +15,7 @@ public sealed class PluginsPageTests(ExplanationWebFixture app)
     public async Task A_plugin_built_against_old_contracts_is_listed_with_the_reason_and_the_host_still_works()
     {
         using var plugins = new TempDir("vaccnn-web-plugins");
-        foreach (string dir in Directory.GetDirectories(TestPaths.Plugins).Append(Path.Combine(TestPaths.RepoRoot, "artifacts", "fixture-plugins", OldPlugin)))
-        {
-            Assert.True(Directory.Exists(dir), $"not built: {dir}");
-            string target = plugins.Combine(Path.GetFileName(dir));
-            Directory.CreateDirectory(target);
-            foreach (string f in Directory.GetFiles(dir)) File.Copy(f, Path.Combine(target, Path.GetFileName(f)));
-        }
+        TestPaths.CopyPlugins(plugins.Path, [.. Directory.GetDirectories(TestPaths.Plugins), Path.Combine(TestPaths.FixturePlugins, OldPlugin)]);
         using var data = new TempDir("vaccnn-web-plugins-data");
         var factory = app.Create(capacity: 4, models: app.ModelsRoot, data: data.Path,
             new Dictionary<string, string?> { ["VacCnn:Plugins"] = plugins.Path });

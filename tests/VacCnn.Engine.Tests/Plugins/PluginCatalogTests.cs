@@ -6,19 +6,12 @@ namespace VacCnn.Engine.Tests.Plugins;
 
 public class PluginCatalogTests
 {
-    private static string FixturePlugins => Path.Combine(TestPaths.RepoRoot, "artifacts", "fixture-plugins");
-
     /// <summary>A plugins folder with the two fixture plugins plus a folder whose DLL is garbage.</summary>
     private static TempDir PluginsFolder()
     {
         var dir = new TempDir("vaccnn-plugins");
-        foreach (var name in new[] { "VacCnn.Fixtures.GoodPlugin", "VacCnn.Fixtures.ThrowingPlugin" })
-        {
-            string src = Path.Combine(FixturePlugins, name);
-            Assert.True(Directory.Exists(src), $"fixture plugin not built: {src}");
-            Directory.CreateDirectory(dir.Combine(name));
-            foreach (var f in Directory.GetFiles(src)) File.Copy(f, dir.Combine(name, Path.GetFileName(f)));
-        }
+        TestPaths.CopyPlugins(dir.Path, Path.Combine(TestPaths.FixturePlugins, "VacCnn.Fixtures.GoodPlugin"),
+            Path.Combine(TestPaths.FixturePlugins, "VacCnn.Fixtures.ThrowingPlugin"));
         Directory.CreateDirectory(dir.Combine("Broken"));
         File.WriteAllText(dir.Combine("Broken", "Broken.dll"), "this is not an assembly");
         Directory.CreateDirectory(dir.Combine("Empty"));

@@ -16,18 +16,12 @@ public sealed class PluginCompatibilityTests
 {
     private const string OldPlugin = "VacCnn.Fixtures.OldContractPlugin";
     private const string GoodPlugin = "VacCnn.Fixtures.GoodPlugin";
-    private static string FixturePlugins => Path.Combine(TestPaths.RepoRoot, "artifacts", "fixture-plugins");
-    private static string Dll(string plugin) => Path.Combine(FixturePlugins, plugin, plugin + ".dll");
+    private static string Dll(string plugin) => Path.Combine(TestPaths.FixturePlugins, plugin, plugin + ".dll");
 
     private static TempDir Folder(params string[] plugins)
     {
         var dir = new TempDir("vaccnn-compat");
-        foreach (string name in plugins)
-        {
-            Assert.True(File.Exists(Dll(name)), $"fixture plugin not built: {Dll(name)}");
-            Directory.CreateDirectory(dir.Combine(name));
-            foreach (var f in Directory.GetFiles(Path.GetDirectoryName(Dll(name))!)) File.Copy(f, dir.Combine(name, Path.GetFileName(f)));
-        }
+        TestPaths.CopyPlugins(dir.Path, [.. plugins.Select(p => Path.Combine(TestPaths.FixturePlugins, p))]);
         return dir;
     }
 
