@@ -19,6 +19,9 @@ public interface IExplainer
     /// <summary>Tunable settings with defaults and bounds.</summary>
     IReadOnlyList<SettingInfo> Settings { get; }
 
+    /// <summary>Rough cost of one explanation (contracts 2.1); cheap ones are scheduled in the interactive lane.</summary>
+    ExplainerCost Cost => ExplainerCost.Expensive;
+
     /// <summary>Explains one preprocessed image [1, 3, H, W].</summary>
     SaliencyMap Explain(IClassifier model, FloatTensor image, ExplanationRequest request, CancellationToken cancellationToken);
 }

@@ -55,6 +55,6 @@ public sealed class ContractShapeTests
     public void The_assembly_version_is_the_contract_version()
     {
         var version = typeof(IClassifier).Assembly.GetName().Version!;
-        Assert.Equal(new Version(2, 0, 0, 0), version);
+        Assert.Equal(new Version(2, 1, 0, 0), version);
     }
 }

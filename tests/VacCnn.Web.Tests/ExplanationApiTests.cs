@@ -216,11 +216,11 @@ public sealed class ExplanationApiTests(ExplanationWebFixture app)
     public async Task Out_of_range_settings_and_unknown_things_are_refused(string url, int status, string mentioned)
     {
         using var client = Client();
-        int waiting = app.Service.Queue.Waiting;
+        int waiting = app.Service.Scheduler.Waiting;
         var r = await client.GetAsync(url);
         Assert.Equal(status, (int)r.StatusCode);
         Assert.Contains(mentioned, (await Json(r)).GetProperty("detail").GetString());
-        Assert.Equal(waiting, app.Service.Queue.Waiting);
+        Assert.Equal(waiting, app.Service.Scheduler.Waiting);
     }
 
     [Fact]
@@ -556,14 +556,14 @@ public sealed class ExplanationQueueLimitTests(ExplanationWebFixture app)
 
         Assert.Equal(HttpStatusCode.Accepted, (await client.GetAsync(Url(1))).StatusCode);
         // Wait (bounded) until the worker took the first job, which frees the single waiting place.
-        for (int i = 0; i < 600 && service.Queue.Waiting > 0; i++) await Task.Delay(50);
-        Assert.Equal(0, service.Queue.Waiting);
+        for (int i = 0; i < 600 && service.Scheduler.Waiting > 0; i++) await Task.Delay(50);
+        Assert.Equal(0, service.Scheduler.Waiting);
 
         var second = await client.GetAsync(Url(2));
         Assert.Equal(HttpStatusCode.Accepted, second.StatusCode);
         Assert.Equal("queued", (await JsonDocument.ParseAsync(await second.Content.ReadAsStreamAsync())).RootElement.GetProperty("status").GetString());
         Assert.Equal(HttpStatusCode.Accepted, (await client.GetAsync(Url(2))).StatusCode); // de-duplicated
-        Assert.Equal(1, service.Queue.Waiting);
+        Assert.Equal(1, service.Scheduler.Waiting);
 
         var refused = await client.GetAsync(Url(3));
         Assert.Equal(HttpStatusCode.TooManyRequests, refused.StatusCode);
@@ -571,7 +571,7 @@ public sealed class ExplanationQueueLimitTests(ExplanationWebFixture app)
         var body = JsonDocument.Parse(await refused.Content.ReadAsStringAsync()).RootElement;
         Assert.Contains("full", body.GetProperty("detail").GetString());
         Assert.True(body.GetProperty("retryAfterMs").GetInt32() >= 1000);
-        Assert.Equal(1, service.Queue.Waiting);
+        Assert.Equal(1, service.Scheduler.Waiting);
 
         // Similarity needs a map that cannot be queued now: refused the same way.
         var sim = await client.GetAsync($"/api/similarity?models={ExplanationWebFixture.Small}&image={ExplanationWebFixture.Goldfish}&method=bbmp&iterations=4999&metric=ssim");

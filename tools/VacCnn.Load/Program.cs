@@ -23,6 +23,21 @@ using var http = new HttpClient(handler) { BaseAddress = options.BaseUrl, Timeou
 using var cancel = new CancellationTokenSource();
 Console.CancelKeyPress += (_, e) => { e.Cancel = true; cancel.Cancel(); };
 
+if (options.Mode == "lanes")
+{
+    var lanes = await new LaneRunner(options, http).RunAsync(cancel.Token);
+    if (options.Json)
+        Console.WriteLine(JsonSerializer.Serialize(lanes, new JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.CamelCase }));
+    else
+    {
+        Console.WriteLine($"lanes: {lanes.Samples} cheap explanations alone, then {lanes.Samples} beside {lanes.Heavy} expensive ones");
+        Console.WriteLine($"alone:  p50 {lanes.SoloP50Ms} ms  p95 {lanes.SoloP95Ms} ms");
+        Console.WriteLine($"beside: p50 {lanes.LoadedP50Ms} ms  p95 {lanes.LoadedP95Ms} ms  max {lanes.LoadedMaxMs} ms; {lanes.HeavyPendingAtEnd} of {lanes.Heavy} expensive still pending at the end");
+        Console.WriteLine($"errors: {lanes.Errors}" + (lanes.ErrorSamples.Count > 0 ? " — e.g. " + string.Join(" | ", lanes.ErrorSamples) : ""));
+    }
+    return lanes.Errors == 0 ? 0 : 1;
+}
+
 var runner = new LoadRunner(options, http);
 var report = options.Mode == "steady" ? await runner.SteadyAsync(cancel.Token) : await runner.BurstAsync(cancel.Token);
 if (options.Json)

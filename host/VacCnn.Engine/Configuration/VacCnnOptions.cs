@@ -37,11 +37,17 @@ public sealed class VacCnnOptions
     /// <summary>Images per inference batch.</summary>
     [Range(1, 1024)] public int BatchSize { get; set; } = 16;
 
-    /// <summary>Explanations that may wait for a worker; beyond this, requests are refused (HTTP 429) instead of queued.</summary>
+    /// <summary>Explanations that may wait for a worker (per host that takes requests); beyond this, requests are refused
+    /// (HTTP 429) instead of queued.</summary>
     [Range(1, 10_000)] public int ExplanationQueueCapacity { get; set; } = 32;
 
-    /// <summary>Explanations computed at once (each uses the model's own threads too).</summary>
+    /// <summary>Expensive explanations (heavy and precompute lanes) computed at once by each process with jobs (each uses
+    /// the model's own threads too).</summary>
     [Range(1, 64)] public int ExplanationWorkers { get; set; } = 1;
+
+    /// <summary>Cheap explanations (the interactive lane) computed at once by each process with jobs: these workers take
+    /// nothing else, so a Grad-CAM never waits behind a BBMP.</summary>
+    [Range(1, 64)] public int InteractiveWorkers { get; set; } = 1;
 
     /// <summary>Memory for recently used explanation maps, in MB (all finished maps are also kept on disk).</summary>
     [Range(1, 65_536)] public int ExplanationCacheMegabytes { get; set; } = 128;

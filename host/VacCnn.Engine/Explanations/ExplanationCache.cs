@@ -165,14 +165,14 @@ public sealed class ExplanationCache
 
     private sealed record Header(string Key, string Model, string Method, int ClassIndex, float Probability, string? Layer,
         int PredictedIndex, float PredictedProbability, int ImageWidth, int ImageHeight, double CropX, double CropY,
-        double CropWidth, double CropHeight, int MapWidth, int MapHeight, long Millis, int Seed, ExplanationQuality? Quality = null);
+        double CropWidth, double CropHeight, int MapWidth, int MapHeight, long Millis, int Seed, ExplanationQuality? Quality = null, string? ComputedBy = null);
 
     private static void Write(Stream s, ExplanationResult r)
     {
         var m = r.CropMap;
         var header = JsonSerializer.SerializeToUtf8Bytes(new Header(r.Key, r.ModelId, r.Method, m.ClassIndex, m.Probability, m.Layer,
             r.PredictedIndex, r.PredictedProbability, r.ImageWidth, r.ImageHeight, r.Crop.X, r.Crop.Y, r.Crop.Width, r.Crop.Height,
-            m.Width, m.Height, r.Millis, r.Seed, r.Quality));
+            m.Width, m.Height, r.Millis, r.Seed, r.Quality, r.ComputedBy));
         s.Write(Magic);
         Span<byte> len = stackalloc byte[4];
         BinaryPrimitives.WriteInt32LittleEndian(len, header.Length);
@@ -199,7 +199,7 @@ public sealed class ExplanationCache
             Crop = new CropRect(h.CropX, h.CropY, h.CropWidth, h.CropHeight),
             ImageWidth = h.ImageWidth, ImageHeight = h.ImageHeight,
             PredictedIndex = h.PredictedIndex, PredictedProbability = h.PredictedProbability,
-            Millis = h.Millis, Seed = h.Seed, Quality = h.Quality,
+            Millis = h.Millis, Seed = h.Seed, Quality = h.Quality, ComputedBy = h.ComputedBy,
         };
     }
 }

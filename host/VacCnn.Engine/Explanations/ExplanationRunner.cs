@@ -52,6 +52,8 @@ public sealed class ExplanationResult
     public required int Seed { get; init; }
     /// <summary>Deletion and insertion AUC of the map, measured with it; null when measuring is switched off.</summary>
     public ExplanationQuality? Quality { get; init; }
+    /// <summary>The worker process that computed it (<c>machine · pid N</c>); null for maps stored before this was kept.</summary>
+    public string? ComputedBy { get; init; }
 
     /// <summary>Class explained.</summary>
     public int ClassIndex => CropMap.ClassIndex;
@@ -220,6 +222,7 @@ public sealed class ExplanationRunner(ModelRegistry models, IEnumerable<IExplain
             Millis = millis,
             Seed = request.Seed,
             Quality = quality,
+            ComputedBy = Store.ShardOwner.ThisWorker,
         };
     }
 }

@@ -1,3 +1,6 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using VacCnn.Contracts;
 using VacCnn.Engine.Data;
 
@@ -61,12 +64,13 @@ public sealed record SimilarityOutcome(OutcomeKind Kind, IReadOnlyList<string> M
     int RetryAfterMs, IReadOnlyList<string> Pending, string? Error);
 
 /// <summary>
-/// The explanation service shared by the web endpoints: validates requests, answers from the cache (memory, then
-/// disk) or queues the work on the bounded <see cref="ExplanationQueue"/>, and derives similarity matrices,
-/// histograms and pictures from finished maps. Every check on a request is cheap; computing happens on the queue's
-/// workers only.
+/// The explanation service shared by the web endpoints and the explanation jobs: validates requests, answers from the
+/// store (memory, then the shared data folder) or hands the work to the <see cref="IExplanationScheduler"/> in the
+/// request's lane (<see cref="ExplanationLanes.For"/>), and derives similarity matrices, histograms and pictures from
+/// finished maps. Every check on a request is cheap; computing happens in background jobs only
+/// (<see cref="ComputeAndStore"/>, called by <c>Jobs.ExplanationJobs</c> on whichever worker takes the job).
 /// </summary>
-public sealed class ExplanationService : IDisposable
+public sealed class ExplanationService
 {
     /// <summary>Most models in one similarity request.</summary>
     public const int MaxModels = 64;
@@ -74,10 +78,12 @@ public sealed class ExplanationService : IDisposable
     private readonly Func<string, string> _modelFingerprint;
     private readonly Lock _matrixGate = new();
     private readonly Dictionary<string, double[,]> _matrices = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, TaskCompletionSource> _stored = new(StringComparer.Ordinal);
+    private readonly ILogger _logger;
 
     /// <summary>Wires the parts together; <paramref name="modelFingerprint"/> maps a model id to its content fingerprint.</summary>
     public ExplanationService(ExplanationRunner runner, ImageLibrary images, ExplanationCache cache, ImageNetClasses classes,
-        IEnumerable<ISimilarityMetric> metrics, Func<string, string> modelFingerprint, int queueCapacity, int workers)
+        IEnumerable<ISimilarityMetric> metrics, Func<string, string> modelFingerprint, IExplanationScheduler scheduler, ILogger? logger = null)
     {
         Runner = runner;
         Images = images;
@@ -85,11 +91,12 @@ public sealed class ExplanationService : IDisposable
         Classes = classes;
         Metrics = metrics.ToList();
         _modelFingerprint = modelFingerprint;
-        Queue = new ExplanationQueue(queueCapacity, workers);
+        Scheduler = scheduler;
+        _logger = logger ?? NullLogger.Instance;
     }
 
-    /// <summary>The service over an engine's models, plugins, images and data folder, sized by its options.</summary>
-    public static ExplanationService Create(VacCnnEngine engine)
+    /// <summary>The service over an engine's models, plugins, images and data folder, scheduling through <paramref name="scheduler"/>.</summary>
+    public static ExplanationService Create(VacCnnEngine engine, IExplanationScheduler scheduler, ILogger? logger = null)
     {
         var o = engine.Options;
         var runner = new ExplanationRunner(engine.Models, engine.Plugins.Explainers, o.QualitySteps);
@@ -98,7 +105,7 @@ public sealed class ExplanationService : IDisposable
         var images = new ImageLibrary(o.Images, engine.Classes, Path.Combine(o.Data, "thumbnails"), uploads);
         var cache = new ExplanationCache(Path.Combine(o.Data, "explanations"), (long)o.ExplanationCacheMegabytes << 20, (long)o.ExplanationDiskMegabytes << 20);
         return new ExplanationService(runner, images, cache, engine.Classes, engine.Plugins.Metrics, engine.Evaluation.ModelFingerprint,
-            o.ExplanationQueueCapacity, o.ExplanationWorkers);
+            scheduler, logger);
     }
 
     /// <summary>Runs explanations.</summary>
@@ -107,8 +114,8 @@ public sealed class ExplanationService : IDisposable
     public ImageLibrary Images { get; }
     /// <summary>Finished explanations.</summary>
     public ExplanationCache Cache { get; }
-    /// <summary>Pending work.</summary>
-    public ExplanationQueue Queue { get; }
+    /// <summary>Hands work to the background workers.</summary>
+    public IExplanationScheduler Scheduler { get; }
     /// <summary>Class names.</summary>
     public ImageNetClasses Classes { get; }
     /// <summary>Similarity metrics, by id.</summary>
@@ -133,19 +140,65 @@ public sealed class ExplanationService : IDisposable
     /// <summary><see cref="Request(ExplanationQuery)"/> for a validated target.</summary>
     public ExplanationOutcome Request(ExplanationTarget target)
     {
-        if (Cache.TryGet(target.Key) is { } cached) return new ExplanationOutcome(OutcomeKind.Done, target, cached, 1, 0, null);
-        var answer = Queue.Enqueue(target.Key, EstimateKey(target), token => Compute(target, token));
-        if (answer.Job is not { } job)
-            return new ExplanationOutcome(OutcomeKind.Full, target, null, 0, Queue.RetryAfterFullMs(),
-                $"the explanation queue is full ({Queue.Capacity} waiting); try again later");
-        return job.State switch
+        string estimateKey = EstimateKey(target);
+        if (Cached(target, estimateKey) is { } cached) return new ExplanationOutcome(OutcomeKind.Done, target, cached, 1, 0, null);
+        var lane = ExplanationLanes.For(target.What.Explainer, Scheduler.ExpectedMillis(estimateKey));
+        var work = Scheduler.Submit(target, lane, estimateKey);
+        if (work is { State: ExplanationState.Done })
         {
-            // Finished between the cache lookup and the queue lookup.
-            ExplanationState.Done => new ExplanationOutcome(OutcomeKind.Done, target, job.Completion.Result, 1, 0, null),
-            ExplanationState.Failed => new ExplanationOutcome(OutcomeKind.Failed, target, null, 0, 0, job.Error),
-            ExplanationState.Running => new ExplanationOutcome(OutcomeKind.Running, target, null, Queue.Progress(job), Queue.RetryAfterMs(job), null),
-            _ => new ExplanationOutcome(OutcomeKind.Queued, target, null, 0, Queue.RetryAfterMs(job), null),
+            // Finished between the store lookup and the scheduler's; a job that succeeded without the map being found
+            // (stored under another key by a worker whose inputs differ, or evicted) is scheduled again.
+            if (Cached(target, estimateKey) is { } late) return new ExplanationOutcome(OutcomeKind.Done, target, late, 1, 0, null);
+            Scheduler.Finished(target.Key, estimateKey, 0);
+            work = Scheduler.Submit(target, lane, estimateKey);
+        }
+        if (work == null)
+            return new ExplanationOutcome(OutcomeKind.Full, target, null, 0, Scheduler.RetryAfterFullMs(),
+                $"the explanation queue is full ({Scheduler.Capacity} waiting); try again later");
+        return work.State switch
+        {
+            ExplanationState.Failed => new ExplanationOutcome(OutcomeKind.Failed, target, null, 0, 0, work.Error),
+            ExplanationState.Running => new ExplanationOutcome(OutcomeKind.Running, target, null, work.Progress, work.RetryAfterMs, null),
+            _ => new ExplanationOutcome(OutcomeKind.Queued, target, null, 0, work.RetryAfterMs, null),
         };
+    }
+
+    // The stored map; the first time it is found after this host scheduled it, the scheduler learns its duration and the
+    // log says which worker computed it.
+    private ExplanationResult? Cached(ExplanationTarget target, string estimateKey)
+    {
+        if (Cache.TryGet(target.Key) is not { } result) return null;
+        if (Scheduler.Find(target.Key) != null)
+        {
+            Scheduler.Finished(target.Key, estimateKey, result.Millis);
+            _logger.LogInformation("explanation {Method} of {Model} for {Image} computed by {Worker} in {Millis} ms",
+                result.Method, result.ModelId, target.ImageId, result.ComputedBy ?? "an unknown worker", result.Millis);
+        }
+        return result;
+    }
+
+    /// <summary>
+    /// <see cref="Request(ExplanationTarget)"/>, then, while the work is pending, waits up to <paramref name="wait"/> for
+    /// it (long polling: a cheap map comes back in the first answer). Woken at once when a worker of this process stores
+    /// the map; work done by other processes is seen within 50 ms.
+    /// </summary>
+    public async Task<ExplanationOutcome> RequestAsync(ExplanationTarget target, TimeSpan wait, CancellationToken cancellationToken = default)
+    {
+        var deadline = DateTime.UtcNow + wait;
+        while (true)
+        {
+            var outcome = Request(target);
+            var left = deadline - DateTime.UtcNow;
+            if (outcome.Kind is not (OutcomeKind.Queued or OutcomeKind.Running))
+            {
+                _stored.TryRemove(target.Key, out _);
+                return outcome;
+            }
+            if (left <= TimeSpan.Zero) return outcome;
+            var stored = _stored.GetOrAdd(target.Key, _ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).Task;
+            await Task.WhenAny(stored, Task.Delay(left < TimeSpan.FromMilliseconds(50) ? left : TimeSpan.FromMilliseconds(50), cancellationToken));
+            cancellationToken.ThrowIfCancellationRequested();
+        }
     }
 
     /// <summary>The explanation if it is cached, else null (nothing is queued).</summary>
@@ -154,13 +207,24 @@ public sealed class ExplanationService : IDisposable
     private static string EstimateKey(ExplanationTarget t) =>
         $"{t.What.Model.Card.Id}\n{t.What.Explainer.Id}\n{t.What.CanonicalSettings}\n{t.What.RandomisedLayers}";
 
-    private ExplanationResult Compute(ExplanationTarget target, CancellationToken token)
+    /// <summary>
+    /// Computes the map of <paramref name="target"/> unless it is stored, and stores it (run by the explanation jobs).
+    /// Waiters of this process are woken when it is over, whether it succeeded or failed.
+    /// </summary>
+    public ExplanationResult ComputeAndStore(ExplanationTarget target, CancellationToken cancellationToken)
     {
-        // Another process (or an earlier identical job) may have finished it meanwhile.
-        if (Cache.TryGet(target.Key) is { } cached) return cached;
-        var result = Runner.Explain(target.What, target.ImagePath, target.Key, token);
-        Cache.Put(result);
-        return result;
+        try
+        {
+            // Another worker (or an earlier run of the same job) may have finished it meanwhile.
+            if (Cache.TryGet(target.Key) is { } cached) return cached;
+            var result = Runner.Explain(target.What, target.ImagePath, target.Key, cancellationToken);
+            Cache.Put(result);
+            return result;
+        }
+        finally
+        {
+            if (_stored.TryRemove(target.Key, out var waiters)) waiters.TrySetResult();
+        }
     }
 
     /// <summary>
@@ -243,7 +307,4 @@ public sealed class ExplanationService : IDisposable
 
     /// <summary>Display name of a class index ("class N" when unknown).</summary>
     public string ClassName(int index) => index >= 0 && index < Classes.Classes.Count ? Classes.Classes[index].Label : $"class {index}";
-
-    /// <summary>Stops the workers.</summary>
-    public void Dispose() => Queue.Dispose();
 }

@@ -4,8 +4,8 @@ using VacCnn.Engine.Store;
 namespace VacCnn.Engine.Jobs;
 
 /// <summary>
-/// Start-up recovery: queues the unfinished shards of every run left pending or running (by a crash or a kill), and
-/// re-registers saved recurring schedules. The default Hangfire storage is in memory, so this is what makes the
+/// Start-up recovery: queues the unfinished shards of every run left pending or running (by a crash or a kill), plans
+/// again every precompute batch of explanations left running, and re-registers saved recurring schedules. The default Hangfire storage is in memory, so this is what makes the
 /// precompute survive restarts; with a persistent storage it is harmless (shards are idempotent).
 /// </summary>
 public sealed class RunRecovery(ResultStore store, IBackgroundJobClient jobs, IRecurringJobManager recurring, Action<string>? log = null)
@@ -23,6 +23,13 @@ public sealed class RunRecovery(ResultStore store, IBackgroundJobClient jobs, IR
         var (queued, complete) = EvaluationJobs.QueueShards(store, jobs, runs.Select(r => r.RunId).ToList());
         foreach (string id in complete) jobs.Enqueue<EvaluationJobs>(j => j.QueueRemaining(id));
         foreach (var s in store.ListSchedules()) Register(recurring, s);
+        foreach (var batch in store.UnfinishedBatches())
+        {
+            log?.Invoke($"resuming precompute batch {batch.Id}: {batch.Done + batch.Failed} of {batch.Total} explanations finished");
+            string id = batch.Id;
+            jobs.Create(Hangfire.Common.Job.FromExpression<ExplanationPrecompute>(p => p.Plan(id)),
+                new Hangfire.States.EnqueuedState(Explanations.ExplanationLanes.PrecomputeQueue));
+        }
         return queued;
     }
 

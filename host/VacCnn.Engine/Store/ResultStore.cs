@@ -16,7 +16,7 @@ namespace VacCnn.Engine.Store;
 /// result. Shards are leased to one worker at a time and committed at most once (<see cref="TryClaimShard"/>,
 /// <see cref="CommitShard"/>), and a run is completed at most once, so concurrent workers never double-count.
 /// </summary>
-public sealed class ResultStore
+public sealed partial class ResultStore
 {
     private readonly StoreDatabase _db;
 
@@ -112,6 +112,7 @@ public sealed class ResultStore
               owner TEXT NOT NULL, committed TEXT NOT NULL);
             CREATE INDEX IF NOT EXISTS runs_by_model ON runs(model_id, updated);
             """);
+        CreateBatchTables(c, tx);
         // Columns added after the first release: stores created earlier get them here.
         AddColumnIfMissing(c, tx, "shards", "owner", "TEXT");
         AddColumnIfMissing(c, tx, "shards", "lease_until", "TEXT");
@@ -129,7 +130,9 @@ public sealed class ResultStore
             using var cmd = c.CreateCommand();
             cmd.CommandText = """
                 SELECT r.finalized_by, s.owner, s.lease_until
-                FROM runs r, shards s, predictions p, skips k, accuracy a, schedules h, shard_commits m WHERE 1 = 0
+                , b.started, i.worker
+                FROM runs r, shards s, predictions p, skips k, accuracy a, schedules h, shard_commits m,
+                     explanation_batches b, explanation_batch_items i WHERE 1 = 0
                 """;
             using var reader = cmd.ExecuteReader();
             return true;

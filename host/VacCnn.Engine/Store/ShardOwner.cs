@@ -13,6 +13,9 @@ public static class ShardOwner
     private static readonly string ProcessPrefix = string.Create(CultureInfo.InvariantCulture,
         $"{Environment.MachineName}/{Environment.ProcessId}/{Process.GetCurrentProcess().StartTime.ToUniversalTime().Ticks}/");
 
+    /// <summary>This process as people read it (<c>machine · pid 1234</c>): who computed a result.</summary>
+    public static string ThisWorker { get; } = WorkerOf(ProcessPrefix + "-");
+
     /// <summary>A fresh owner id for one claim by this process.</summary>
     public static string NewClaim() => ProcessPrefix + Guid.NewGuid().ToString("N")[..8];
 

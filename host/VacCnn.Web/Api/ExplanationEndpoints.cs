@@ -23,7 +23,7 @@ public static class ExplanationEndpoints
     private static readonly HashSet<string> Reserved = new(StringComparer.Ordinal)
     {
         "model", "models", "image", "method", "metric", "class", "layer", "seed", "threshold", "bins", "colormap", "alpha",
-        "contours", "kind", "size", "images", "methods", "target", "randomised", "layers", "format",
+        "contours", "kind", "size", "images", "methods", "target", "randomised", "layers", "format", "wait",
     };
 
     // Parameters that identify an explanation (kept in mapUrl / pngUrl).
@@ -53,7 +53,7 @@ public static class ExplanationEndpoints
             .ProducesFile("image/*").ProducesProblems(NotFound);
         api.MapGet("/images/{id}/thumb", Thumbnail).WithSummary("A JPEG thumbnail (size= 16..512, default 96)")
             .ProducesFile("image/jpeg").ProducesProblems(Bad, NotFound, Unreadable);
-        api.MapGet("/explanations", Explanation).WithSummary("One explanation: computed once, then served from the cache")
+        api.MapGet("/explanations", Explanation).WithSummary("One explanation: computed once, then served from the store (wait= up to 10000 ms to hold the request until done)")
             .Produces<ExplanationInfo>().InProgress().ProducesProblems(Bad, NotFound, Full, Unreadable);
         api.MapGet("/explanations/map", RawMap).WithSummary("The map at the image's resolution, 8 bits per pixel")
             .Produces<RawMapInfo>().InProgress().ProducesProblems(Bad, NotFound, Full, Unreadable);
@@ -175,9 +175,16 @@ public static class ExplanationEndpoints
         _ => "application/octet-stream",
     };
 
-    private static IResult Explanation(HttpRequest request, HttpResponse response, ExplanationService s)
+    /// <summary>Longest <c>wait=</c> (milliseconds) a request may hold its connection for pending work.</summary>
+    public const int MaxWaitMs = 10_000;
+
+    private static async Task<IResult> Explanation(HttpRequest request, HttpResponse response, ExplanationService s)
     {
-        var o = s.Request(Query(request));
+        // wait=ms: long polling, so a cheap map usually comes back in the first answer instead of a 202 to poll.
+        int wait = OptionalInt(request, "wait") ?? 0;
+        if (wait is < 0 or > MaxWaitMs) throw Bad($"wait must be from 0 to {MaxWaitMs} milliseconds, got {wait}");
+        var target = s.Resolve(Query(request));
+        var o = wait == 0 ? s.Request(target) : await s.RequestAsync(target, TimeSpan.FromMilliseconds(wait), request.HttpContext.RequestAborted);
         if (o.Kind != OutcomeKind.Done) return NotDone(response, o);
         var r = o.Result!;
         var t = o.Target;

@@ -4,6 +4,7 @@ using Microsoft.Extensions.Options;
 using VacCnn.Engine;
 using VacCnn.Engine.Configuration;
 using VacCnn.Engine.Evaluation;
+using VacCnn.Engine.Explanations;
 using VacCnn.Engine.Jobs;
 using VacCnn.Engine.Store;
 using VacCnn.Web.Api;
@@ -78,13 +79,34 @@ public static class VacCnnHosting
             .UseSimpleAssemblyNameTypeSerializer()
             .UseRecommendedSerializerSettings()
             .UseVacCnnStorage(sp.GetRequiredService<IOptions<VacCnnOptions>>().Value));
-        if (VacCnnRoles.Read(builder.Configuration) != VacCnnRole.Web)
-            services.AddHangfireServer((sp, o) =>
-            {
-                o.WorkerCount = ReadWorkers(sp.GetRequiredService<IConfiguration>(), out _);
-                o.ServerName = "vaccnn-" + Environment.ProcessId.ToString(CultureInfo.InvariantCulture);
-            });
+        if (VacCnnRoles.Read(builder.Configuration) != VacCnnRole.Web) AddJobServers(services);
         return builder;
+    }
+
+    // Three Hangfire servers per process with jobs, one per kind of work, so that no kind waits behind another:
+    // evaluation and analytics ("default", Workers), expensive explanations (heavy lane first, then precompute;
+    // ExplanationWorkers) and cheap ones (the interactive lane only; InteractiveWorkers).
+    private static void AddJobServers(IServiceCollection services)
+    {
+        string pid = Environment.ProcessId.ToString(CultureInfo.InvariantCulture);
+        services.AddHangfireServer((sp, o) =>
+        {
+            o.WorkerCount = ReadWorkers(sp.GetRequiredService<IConfiguration>(), out _);
+            o.ServerName = "vaccnn-" + pid;
+            o.Queues = ["default"];
+        });
+        services.AddHangfireServer((sp, o) =>
+        {
+            o.WorkerCount = sp.GetRequiredService<IOptions<VacCnnOptions>>().Value.ExplanationWorkers;
+            o.ServerName = $"vaccnn-{pid}-explain";
+            o.Queues = [ExplanationLanes.HeavyQueue, ExplanationLanes.PrecomputeQueue];
+        });
+        services.AddHangfireServer((sp, o) =>
+        {
+            o.WorkerCount = sp.GetRequiredService<IOptions<VacCnnOptions>>().Value.InteractiveWorkers;
+            o.ServerName = $"vaccnn-{pid}-interactive";
+            o.Queues = [ExplanationLanes.InteractiveQueue];
+        });
     }
 
     /// <summary>Relative paths in the configuration are relative to the content root, not the working directory.</summary>

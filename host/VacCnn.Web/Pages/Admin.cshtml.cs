@@ -3,6 +3,7 @@ using VacCnn.Web.Security;
 using Hangfire;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Mvc.RazorPages;
+using VacCnn.Engine.Explanations;
 using VacCnn.Engine.Jobs;
 using VacCnn.Engine.Store;
 using VacCnn.Web.Services;
@@ -15,7 +16,7 @@ namespace VacCnn.Web.Pages;
 /// </summary>
 [Authorize(Policy = AdminAccess.AdminPolicy)]
 public sealed class AdminModel(VacCnnQueries queries, EvaluationJobs jobs, ResultStore store, IRecurringJobManager recurring,
-    ILogger<AdminModel> logger) : PageModel
+    ExplanationPrecompute precompute, ExplanationService explanations, ILogger<AdminModel> logger) : PageModel
 {
     /// <summary>Longest cron expression accepted (a sanity bound on form input).</summary>
     public const int MaxCronLength = 100;
@@ -34,6 +35,12 @@ public sealed class AdminModel(VacCnnQueries queries, EvaluationJobs jobs, Resul
 
     /// <summary>Loaded model ids, for the selects.</summary>
     public IReadOnlyList<string> ModelIds { get; private set; } = [];
+
+    /// <summary>Explanation methods, for the precompute form.</summary>
+    public IReadOnlyList<string> MethodIds { get; private set; } = [];
+
+    /// <summary>Precompute batches of explanations, newest first.</summary>
+    public IReadOnlyList<BatchInfo> Batches { get; private set; } = [];
 
     /// <summary>The configured image set.</summary>
     public ImageSetView ImageSet { get; private set; } = null!;
@@ -124,6 +131,31 @@ public sealed class AdminModel(VacCnnQueries queries, EvaluationJobs jobs, Resul
         return RedirectToPage();
     }
 
+    /// <summary>
+    /// Starts (or resumes) a precompute batch: the chosen models × methods over the images of the classes listed, or
+    /// the images listed, or every image; finished explanations are not recomputed.
+    /// </summary>
+    public IActionResult OnPostPrecompute(string[]? models, string[]? methods, string? classes, string? images)
+    {
+        var spec = new PrecomputeSpec { Models = [.. models ?? []], Methods = [.. methods ?? []] };
+        foreach (string c in Split(classes))
+        {
+            if (!int.TryParse(c, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out int index))
+                return Reject($"Classes must be class indices separated by commas, got '{c}'.");
+            spec.Classes.Add(index);
+        }
+        spec.Images.AddRange(Split(images));
+        try
+        {
+            string id = precompute.Start(spec);
+            Message = $"Started precompute batch {id}: {spec}.";
+        }
+        catch (VacCnn.Engine.RequestRejectedException e) { return Reject("Cannot precompute: " + e.Message); }
+        return RedirectToPage();
+    }
+
+    private static string[] Split(string? text) => (text ?? "").Split([',', ' ', '\n'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+
     /// <summary>Removes a schedule from Hangfire and from the store.</summary>
     public IActionResult OnPostDeleteSchedule(string? id)
     {
@@ -146,6 +178,8 @@ public sealed class AdminModel(VacCnnQueries queries, EvaluationJobs jobs, Resul
     {
         ImageSet = queries.ImageSet();
         ModelIds = queries.LoadedModelIds();
+        MethodIds = [.. explanations.Runner.Explainers.Select(e => e.Id)];
+        Batches = store.ListBatches();
         Runs = queries.Runs();
         Skips = Runs.Where(r => r.Skipped > 0).ToDictionary(r => r.RunId, r => queries.Skips(r.RunId));
         Schedules = queries.Schedules();

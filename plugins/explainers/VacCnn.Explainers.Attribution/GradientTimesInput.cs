@@ -15,6 +15,9 @@ public sealed class GradientTimesInput : IExplainer
     public string Id => "gradinput";
 
     /// <inheritdoc />
+    public ExplainerCost Cost => ExplainerCost.Cheap;
+
+    /// <inheritdoc />
     public string DisplayName => "Gradient × Input";
 
     /// <inheritdoc />

@@ -17,6 +17,9 @@ public sealed class EigenCam : IExplainer
     public string Id => "eigencam";
 
     /// <inheritdoc />
+    public ExplainerCost Cost => ExplainerCost.Cheap;
+
+    /// <inheritdoc />
     public string DisplayName => "Eigen-CAM";
 
     /// <inheritdoc />

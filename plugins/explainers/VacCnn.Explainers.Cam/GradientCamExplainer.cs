@@ -21,6 +21,9 @@ public abstract class GradientCamExplainer : IExplainer
     /// <inheritdoc />
     public IReadOnlyList<SettingInfo> Settings { get; } = [];
 
+    /// <inheritdoc />
+    public ExplainerCost Cost => ExplainerCost.Cheap;
+
     /// <summary>The layer-resolution map (before upsampling) from one image's activations <paramref name="a"/> and
     /// gradients <paramref name="g"/>, both [K, hw].</summary>
     protected abstract float[] LayerMap(ReadOnlySpan<float> a, ReadOnlySpan<float> g, int k, int hw);

@@ -167,7 +167,7 @@ public sealed class DeletionInsertionTests(ExplanationServiceTests.Fixture env) 
             $"insertion AUC: grad-cam {q.Insertion:F4}, random {randomInsertion:F4}, inverted {inv.Insertion:F4}");
 
         // Stored with the map: a fresh service over the same data folder reads it back unchanged, computing nothing.
-        using var fresh = ExplanationService.Create(env.Env.Engine);
+        var fresh = env.Env.NewService();
         var fromDisk = fresh.Request(query);
         Assert.Equal(OutcomeKind.Done, fromDisk.Kind);
         Assert.Equal(0, fresh.Runner.Computations);

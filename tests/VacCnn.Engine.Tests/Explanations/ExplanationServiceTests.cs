@@ -1,13 +1,17 @@
+using Hangfire;
+using Hangfire.InMemory;
 using SixLabors.ImageSharp;
 using VacCnn.Engine.Configuration;
 using VacCnn.Engine.Explanations;
+using VacCnn.Engine.Jobs;
 using VacCnn.TestSupport;
 
 namespace VacCnn.Engine.Tests.Explanations;
 
 /// <summary>
 /// A small real set-up: two real models (symbolic links into ../shared/data/models), four real ImageNet photos
-/// copied into a temporary images root, and a temporary data folder.
+/// copied into a temporary images root, a temporary data folder, and real Hangfire job servers in this process (in
+/// memory storage) serving the explanation lanes as the web host's do.
 /// </summary>
 public sealed class ExplanationEnvironment : IDisposable
 {
@@ -25,34 +29,71 @@ public sealed class ExplanationEnvironment : IDisposable
     {
         foreach (string id in new[] { Small, Second })
             Directory.CreateSymbolicLink(_models.Combine(id), Path.Combine(TestPaths.Models, id));
-        foreach (string name in new[] { Goldfish, "n02007558_flamingo.JPEG", "n01440764_tench.JPEG", "n01608432_kite.JPEG" })
+        foreach (string name in Photos)
             File.Copy(Path.Combine(TestPaths.ImageNetSamples, name), _images.Combine(name));
         Engine = VacCnnEngine.Create(new VacCnnOptions
         {
             Models = _models.Path, Images = _images.Path, ImageNet = TestPaths.ImageNet, Data = Data.Path, Plugins = TestPaths.Plugins,
             Device = Contracts.ExecutionDevice.Cpu, ExplanationQueueCapacity = capacity, ExplanationWorkers = workers,
         });
-        Service = ExplanationService.Create(Engine);
+        Service = NewService();
+        Precompute = new ExplanationPrecompute(Service, Engine.Store, new BackgroundJobClient(Storage));
+        var activator = new ServiceActivator(new ExplanationJobs(Service), Precompute);
+        _servers.Add(new BackgroundJobServer(new BackgroundJobServerOptions
+        {
+            WorkerCount = workers, Activator = activator, Queues = [ExplanationLanes.HeavyQueue, ExplanationLanes.PrecomputeQueue],
+            ServerName = "test-explain",
+        }, Storage));
+        _servers.Add(new BackgroundJobServer(new BackgroundJobServerOptions
+        {
+            WorkerCount = 1, Activator = activator, Queues = [ExplanationLanes.InteractiveQueue], ServerName = "test-interactive",
+        }, Storage));
     }
+
+    private readonly List<BackgroundJobServer> _servers = [];
+
+    /// <summary>The job storage the servers take work from.</summary>
+    public InMemoryStorage Storage { get; } = new();
+
+    /// <summary>A service over the same engine and data folder with a scheduler of its own (empty memory, same jobs).</summary>
+    public ExplanationService NewService() => ExplanationService.Create(Engine,
+        new HangfireExplanationScheduler(new BackgroundJobClient(Storage), Storage, Engine.Options.ExplanationQueueCapacity));
+
+    /// <summary>Stops the job servers (running explainers are cancelled).</summary>
+    public void StopWorkers()
+    {
+        foreach (var s in _servers) s.Dispose();
+        _servers.Clear();
+    }
+
+    private sealed class ServiceActivator(ExplanationJobs jobs, ExplanationPrecompute precompute) : JobActivator
+    {
+        public override object ActivateJob(Type jobType) =>
+            jobType == typeof(ExplanationJobs) ? jobs : jobType == typeof(ExplanationPrecompute) ? precompute : base.ActivateJob(jobType);
+    }
+
+    /// <summary>Precompute batches over <see cref="Service"/>, run by this environment's job servers.</summary>
+    public ExplanationPrecompute Precompute { get; }
+
+    /// <summary>The four photos of the images root.</summary>
+    public static readonly string[] Photos = [Goldfish, "n02007558_flamingo.JPEG", "n01440764_tench.JPEG", "n01608432_kite.JPEG"];
 
     public TempDir Data { get; } = new("vaccnn-expl-data");
     public string ImagesRoot => _images.Path;
     public VacCnnEngine Engine { get; }
     public ExplanationService Service { get; }
 
-    /// <summary>Asks until done (the job's completion, not a timer, decides; the bound only stops a hung test).</summary>
+    /// <summary>Asks until done (the stored map, not a timer, decides; the bound only stops a hung test).</summary>
     public static async Task<ExplanationResult> Done(ExplanationService service, ExplanationQuery query)
     {
-        var outcome = service.Request(query);
-        if (outcome.Kind == OutcomeKind.Done) return outcome.Result!;
-        Assert.True(outcome.Kind is OutcomeKind.Queued or OutcomeKind.Running, $"{outcome.Kind}: {outcome.Error}");
-        var job = service.Queue.Find(outcome.Target.Key)!;
-        return await job.Completion.WaitAsync(TimeSpan.FromMinutes(5));
+        var outcome = await service.RequestAsync(service.Resolve(query), TimeSpan.FromMinutes(5));
+        Assert.True(outcome.Kind == OutcomeKind.Done, $"{outcome.Kind}: {outcome.Error}");
+        return outcome.Result!;
     }
 
     public void Dispose()
     {
-        Service.Dispose();
+        StopWorkers();
         Engine.Dispose();
         _models.Dispose();
         _images.Dispose();
@@ -124,8 +165,8 @@ public sealed class ExplanationServiceTests(ExplanationServiceTests.Fixture env)
 
         // A fresh service (empty memory) over the same data folder reads the file: same values, nothing computed.
         Assert.True(File.Exists(Path.Combine(env.Env.Data.Path, "explanations", first.Key[..2], first.Key + ".vxm")));
-        using (var fresh = ExplanationService.Create(env.Env.Engine))
         {
+            var fresh = env.Env.NewService();
             var fromDisk = fresh.Request(query);
             Assert.Equal(OutcomeKind.Done, fromDisk.Kind);
             Assert.Equal(first.Map.Values, fromDisk.Result!.Map.Values);
@@ -145,7 +186,7 @@ public sealed class ExplanationServiceTests(ExplanationServiceTests.Fixture env)
             var outcome = Service.Request(changed);
             Assert.NotEqual(OutcomeKind.Done, outcome.Kind);
             Assert.NotEqual(first.Key, outcome.Target.Key);
-            await Service.Queue.Find(outcome.Target.Key)!.Completion.WaitAsync(TimeSpan.FromMinutes(5));
+            await ExplanationEnvironment.Done(Service, changed);
             Assert.Equal(n + 1, Service.Runner.Computations);
         }
     }
@@ -166,11 +207,11 @@ public sealed class ExplanationServiceTests(ExplanationServiceTests.Fixture env)
     {
         var settings = new Dictionary<string, double>();
         if (setting != null) settings[setting.Split('=')[0]] = double.Parse(setting.Split('=')[1], System.Globalization.CultureInfo.InvariantCulture);
-        int waiting = Service.Queue.Waiting;
+        int waiting = Service.Scheduler.Waiting;
         var e = Assert.Throws<RequestRejectedException>(() => Service.Request(new ExplanationQuery(model, image, method, cls, layer, 0, settings)));
         Assert.Equal(problem, e.Problem);
         Assert.Contains(mentioned, e.Message);
-        Assert.Equal(waiting, Service.Queue.Waiting);
+        Assert.Equal(waiting, Service.Scheduler.Waiting);
     }
 
     [Fact]
@@ -186,43 +227,86 @@ public sealed class ExplanationServiceTests(ExplanationServiceTests.Fixture env)
     }
 }
 
-/// <summary>The bounded queue with a slow method: identical requests share a job, and a full queue refuses.</summary>
-public sealed class ExplanationQueueTests
+/// <summary>
+/// The lanes and the bounded queue, on real Hangfire servers, with a slow method: identical requests share a job, a
+/// full queue refuses, and a cheap request is answered while the expensive lane is busy.
+/// </summary>
+public sealed class ExplanationLaneTests
 {
     private static ExplanationQuery Slow(int seed) => new(ExplanationEnvironment.Small, ExplanationEnvironment.Goldfish, "bbmp", Seed: seed,
         Settings: new Dictionary<string, double> { ["iterations"] = 5000 });
 
+    private static async Task<ExplanationWork> WaitWhileQueued(ExplanationService service, string key)
+    {
+        var work = service.Scheduler.Find(key)!;
+        for (int i = 0; i < 600 && work.State == ExplanationState.Queued; i++)
+        {
+            await Task.Delay(50);
+            work = service.Scheduler.Find(key)!;
+        }
+        return work;
+    }
+
     [Fact]
-    public async Task Identical_requests_share_one_job_and_a_full_queue_refuses_instead_of_growing()
+    public async Task Identical_requests_share_one_job_a_full_queue_refuses_and_a_cheap_request_passes_the_busy_heavy_lane()
     {
         using var env = new ExplanationEnvironment(capacity: 1, workers: 1);
         var service = env.Service;
         var a = service.Request(Slow(1));
         Assert.Equal(OutcomeKind.Queued, a.Kind);
-        var jobA = service.Queue.Find(a.Target.Key)!;
+        string jobA = service.Scheduler.Find(a.Target.Key)!.JobId;
+        Assert.Equal(ExplanationLane.Heavy, service.Scheduler.Find(a.Target.Key)!.Lane);
         // Wait (bounded) for the worker to take it: then the one waiting place is free again.
-        for (int i = 0; i < 600 && jobA.State == ExplanationState.Queued; i++) await Task.Delay(50);
-        Assert.Equal(ExplanationState.Running, jobA.State);
+        Assert.Equal(ExplanationState.Running, (await WaitWhileQueued(service, a.Target.Key)).State);
         Assert.Equal(OutcomeKind.Running, service.Request(Slow(1)).Kind);
-        Assert.Same(jobA, service.Queue.Find(a.Target.Key));
+        Assert.Equal(jobA, service.Scheduler.Find(a.Target.Key)!.JobId);
+        Assert.Equal(ExplanationLanes.HeavyQueue, JobQueue(env, jobA));
 
         var b = service.Request(Slow(2));
         Assert.Equal(OutcomeKind.Queued, b.Kind);
-        Assert.Equal(1, service.Queue.Waiting);
+        Assert.Equal(1, service.Scheduler.Waiting);
         var b2 = service.Request(Slow(2)); // the same request again: no second job
         Assert.Equal(OutcomeKind.Queued, b2.Kind);
-        Assert.Equal(1, service.Queue.Waiting);
-        Assert.Same(service.Queue.Find(b.Target.Key), service.Queue.Find(b2.Target.Key));
+        Assert.Equal(1, service.Scheduler.Waiting);
+        Assert.Equal(service.Scheduler.Find(b.Target.Key)!.JobId, service.Scheduler.Find(b2.Target.Key)!.JobId);
 
         var c = service.Request(Slow(3));
         Assert.Equal(OutcomeKind.Full, c.Kind);
         Assert.True(c.RetryAfterMs >= 1000);
         Assert.Contains("full", c.Error);
-        Assert.Null(service.Queue.Find(c.Target.Key));
-        Assert.Equal(1, service.Queue.Waiting);
+        Assert.Null(service.Scheduler.Find(c.Target.Key));
+        Assert.Equal(1, service.Scheduler.Waiting);
 
-        service.Dispose(); // cancels the running explainer; the waiting job fails as cancelled
-        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => jobA.Completion.WaitAsync(TimeSpan.FromMinutes(1)));
-        Assert.Equal(ExplanationState.Failed, service.Queue.Find(b.Target.Key)!.State);
+        // Grad-CAM goes to the interactive lane and is done while the BBMP still runs and the other waits.
+        var cheap = service.Resolve(new ExplanationQuery(ExplanationEnvironment.Small, ExplanationEnvironment.Goldfish, "gradcam", ClassIndex: 2));
+        var done = await service.RequestAsync(cheap, TimeSpan.FromMinutes(2));
+        Assert.True(done.Kind == OutcomeKind.Done, $"{done.Kind}: {done.Error}");
+        Assert.Equal(VacCnn.Engine.Store.ShardOwner.ThisWorker, done.Result!.ComputedBy);
+        Assert.Equal(ExplanationState.Running, service.Scheduler.Find(a.Target.Key)!.State);
+        Assert.Equal(ExplanationState.Queued, service.Scheduler.Find(b.Target.Key)!.State);
+        env.StopWorkers(); // cancels the running explainer
+    }
+
+    [Fact]
+    public async Task A_failing_explanation_reports_the_reason_from_the_job_and_is_not_retried()
+    {
+        using var env = new ExplanationEnvironment();
+        var target = env.Service.Resolve(new ExplanationQuery(ExplanationEnvironment.Small, "n01440764_tench.JPEG", "gradcam"));
+        // The file is damaged after the request was validated: the worker's decode fails.
+        File.WriteAllBytes(target.ImagePath, [0xFF, 0xD8, 0xFF, 0x00, 1, 2, 3]);
+        var outcome = await env.Service.RequestAsync(target, TimeSpan.FromMinutes(2));
+        Assert.Equal(OutcomeKind.Failed, outcome.Kind);
+        Assert.False(string.IsNullOrWhiteSpace(outcome.Error));
+        var job = env.Service.Scheduler.Find(target.Key)!;
+        using var connection = env.Storage.GetConnection();
+        Assert.Equal("Failed", connection.GetJobData(job.JobId)!.State);
+        Assert.Equal(0, env.Service.Runner.Computations);
+    }
+
+    private static string JobQueue(ExplanationEnvironment env, string jobId)
+    {
+        // The queue is recorded with the job's Enqueued state, in its history.
+        var history = env.Storage.GetMonitoringApi().JobDetails(jobId).History;
+        return history.First(h => h.StateName == "Enqueued").Data["Queue"];
     }
 }

@@ -61,7 +61,7 @@ public sealed class MethodRankingTests(ExplanationServiceTests.Fixture env) : IC
     public void Bad_rankings_are_refused_before_anything_is_queued()
     {
         long before = Service.Runner.Computations;
-        int queued = Service.Queue.Waiting;
+        int queued = Service.Scheduler.Waiting;
         void Refused(RequestProblem problem, string mentioned, Action act)
         {
             var e = Assert.Throws<RequestRejectedException>(act);
@@ -75,6 +75,6 @@ public sealed class MethodRankingTests(ExplanationServiceTests.Fixture env) : IC
         Refused(RequestProblem.NotFound, "no explanation method 'magic'", () => Service.Rank(Models, Images, ["gradcam", "magic"]));
         Refused(RequestProblem.NotFound, "no image", () => Service.Rank(Models, ["n01443537_missing.JPEG"], ["gradcam"]));
         Assert.Equal(before, Service.Runner.Computations);
-        Assert.Equal(queued, Service.Queue.Waiting);
+        Assert.Equal(queued, Service.Scheduler.Waiting);
     }
 }

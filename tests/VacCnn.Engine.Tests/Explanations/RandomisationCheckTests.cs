@@ -89,7 +89,7 @@ public sealed class RandomisationCheckTests(ExplanationServiceTests.Fixture env,
     public void Bad_checks_are_refused_before_anything_is_queued()
     {
         long before = Service.Runner.Computations;
-        int queued = Service.Queue.Waiting;
+        int queued = Service.Scheduler.Waiting;
         void Refused(string mentioned, Func<object> act)
         {
             var e = Assert.Throws<RequestRejectedException>(() => act());
@@ -102,7 +102,7 @@ public sealed class RandomisationCheckTests(ExplanationServiceTests.Fixture env,
         Refused("from 1 to 16", () => Service.Request(GradCam with { RandomisedLayers = 99 }));
         Assert.Throws<RequestRejectedException>(() => Service.CheckRandomisation(GradCam with { Method = "magic" }, 2));
         Assert.Equal(before, Service.Runner.Computations);
-        Assert.Equal(queued, Service.Queue.Waiting);
+        Assert.Equal(queued, Service.Scheduler.Waiting);
 
         // A model whose plugin cannot randomise itself (the contract's default) is refused with the reason.
         var plain = new BorrowedClassifier(env.Env.Engine.Models.Get(ExplanationEnvironment.Small));

@@ -31,7 +31,7 @@ public sealed class PluginCompatibilityTests
         using var dir = Folder(OldPlugin, GoodPlugin);
         using var catalog = PluginCatalog.Load(dir.Path);
         var old = catalog.Plugins.Single(p => p.Name == OldPlugin);
-        Assert.StartsWith("incompatible contracts: built against VacCnn.Contracts 1.0, but this host provides 2.0", old.Error);
+        Assert.StartsWith("incompatible contracts: built against VacCnn.Contracts 1.0, but this host provides 2.1", old.Error);
         Assert.Contains("plugins must be built against 2.x", old.Error);
         Assert.Contains("GradientTarget.Resolve(FloatTensor)", old.Error); // the member it would have failed on
         Assert.Empty(old.Explainers);
@@ -49,7 +49,7 @@ public sealed class PluginCompatibilityTests
         Assert.Equal(["GradientTarget.Resolve(FloatTensor)"], Missing(Dll(OldPlugin)));
         Assert.Empty(Missing(Dll(GoodPlugin)));
         Assert.Null(PluginCompatibility.Check(Dll(GoodPlugin)));
-        Assert.Equal(new Version(2, 0, 0, 0), PluginCompatibility.HostVersion);
+        Assert.Equal(new Version(2, 1, 0, 0), PluginCompatibility.HostVersion);
     }
 
     [Fact]
