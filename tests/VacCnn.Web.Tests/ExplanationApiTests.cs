@@ -234,6 +234,21 @@ public sealed class ExplanationApiTests(ExplanationWebFixture app)
     }
 
     [Fact]
+    public async Task With_wait_an_uncached_explanation_is_answered_in_one_request_and_says_who_computed_it()
+    {
+        using var client = Client();
+        // Grad-CAM (interactive lane) for a class no other test asks: uncached.
+        var r = await client.GetAsync(ExplainUrl(Small, "n01608432_kite.JPEG", "gradcam", "&class=21&wait=10000"));
+        Assert.Equal(HttpStatusCode.OK, r.StatusCode);
+        var body = await Json(r);
+        Assert.Equal(21, body.GetProperty("classIndex").GetInt32());
+        Assert.Equal(VacCnn.Engine.Store.ShardOwner.ThisWorker, body.GetProperty("computedBy").GetString()); // Role=all: this process
+        var tooLong = await client.GetAsync(ExplainUrl(Small, "n01608432_kite.JPEG", "gradcam", "&wait=10001"));
+        Assert.Equal(HttpStatusCode.BadRequest, tooLong.StatusCode);
+        Assert.Contains("wait must be from 0 to 10000", (await Json(tooLong)).GetProperty("detail").GetString());
+    }
+
+    [Fact]
     public async Task Explanation_is_queued_then_served_from_the_cache_with_the_agreed_fields()
     {
         using var client = Client();

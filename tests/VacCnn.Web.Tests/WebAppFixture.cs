@@ -41,6 +41,9 @@ public sealed class WebAppFixture : IDisposable
     /// <summary>The host.</summary>
     public WebApplicationFactory<Program> Factory { get; }
 
+    /// <summary>The images the host sees.</summary>
+    public string ImagesRoot => _images.Path;
+
     /// <summary>The data folder the host writes results to.</summary>
     public string DataDir => _data.Path;
 

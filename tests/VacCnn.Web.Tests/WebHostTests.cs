@@ -3,6 +3,7 @@ using System.Text.Json;
 using System.Text.RegularExpressions;
 using Microsoft.AspNetCore.Mvc.Testing;
 using Hangfire;
+using Hangfire.Storage;
 using Microsoft.AspNetCore.TestHost;
 using Microsoft.Extensions.DependencyInjection;
 using VacCnn.Engine.Store;
@@ -184,6 +185,54 @@ public sealed partial class WebHostTests(WebAppFixture app)
         var deleted = await PostAdmin(client, "DeleteSchedule", new() { ["id"] = added.Id });
         Assert.Equal(HttpStatusCode.OK, deleted.StatusCode);
         Assert.DoesNotContain(store.ListSchedules(), s => s.Id == added.Id);
+    }
+
+    [Fact]
+    public async Task PrecomputeFormRefusesBadSelectionsSchedulesWithCronAndStartsABatchWhoseProgressTheApiReports()
+    {
+        const string model = "mobilenet_v1_0.25_128_quant";
+        using var client = Client();
+        string image = Path.GetFileName(Directory.GetFiles(app.ImagesRoot).Order(StringComparer.Ordinal).First());
+        async Task Refused(Dictionary<string, string> form, string mentioned)
+        {
+            var r = await PostAdmin(client, "Precompute", form);
+            Assert.Equal(HttpStatusCode.BadRequest, r.StatusCode);
+            Assert.Contains(mentioned, WebUtility.HtmlDecode(await r.Content.ReadAsStringAsync()));
+        }
+        await Refused(new() { ["models"] = "no_such_model", ["methods"] = "gradcam" }, "no_such_model");
+        await Refused(new() { ["models"] = model, ["methods"] = "gradcam", ["classes"] = "1, fish" }, "Classes must be class indices");
+        await Refused(new() { ["models"] = model, ["methods"] = "gradcam", ["classes"] = "1000" }, "out of range");
+        await Refused(new() { ["models"] = model, ["methods"] = "gradcam", ["images"] = "../../etc/passwd" }, "no image");
+        await Refused(new() { ["models"] = model, ["methods"] = "gradcam", ["cron"] = "every tuesday" }, "not a valid cron expression");
+
+        // With cron: a schedule, registered with Hangfire, that runs the batch; nothing starts now.
+        var store = new ResultStore(app.DataDir);
+        int batchesBefore = store.ListBatches().Count;
+        var scheduled = await PostAdmin(client, "Precompute", new() { ["models"] = model, ["methods"] = "gradcam", ["images"] = image, ["cron"] = "0 2 * * *" });
+        Assert.Equal(HttpStatusCode.OK, scheduled.StatusCode);
+        var schedule = Assert.Single(store.ListSchedules(), s => s.Precompute != null);
+        Assert.Equal("0 2 * * *", schedule.Cron);
+        using (var connection = app.Factory.Services.GetRequiredService<JobStorage>().GetConnection())
+            Assert.Contains(connection.GetRecurringJobs(), j => j.Id == schedule.Id && j.Job.Method.Name == "StartScheduled");
+        Assert.Contains($"precompute gradcam × {model} × 1 image(s)", WebUtility.HtmlDecode(await client.GetStringAsync("/Admin")));
+        Assert.Equal(batchesBefore, store.ListBatches().Count);
+        Assert.Equal(HttpStatusCode.OK, (await PostAdmin(client, "DeleteSchedule", new() { ["id"] = schedule.Id })).StatusCode);
+
+        // Without: the batch starts; /api/precompute/{id} reports it until done.
+        var started = await PostAdmin(client, "Precompute", new() { ["models"] = model, ["methods"] = "gradcam", ["images"] = image });
+        Assert.Equal(HttpStatusCode.OK, started.StatusCode);
+        string id = VacCnn.Engine.Jobs.ExplanationPrecompute.BatchId(new() { Models = [model], Methods = ["gradcam"], Images = [image] });
+        JsonElement batch = default;
+        for (int i = 0; i < 600; i++)
+        {
+            batch = JsonSerializer.Deserialize<JsonElement>(await client.GetStringAsync($"/api/precompute/{id}"), Json);
+            if (batch.GetProperty("state").GetString() != "running") break;
+            await Task.Delay(100);
+        }
+        Assert.Equal(("done", 1, 1, 1.0), (batch.GetProperty("state").GetString(), batch.GetProperty("total").GetInt32(),
+            batch.GetProperty("done").GetInt32(), batch.GetProperty("fraction").GetDouble()));
+        Assert.Contains($"gradcam × {model} × 1 image(s)", batch.GetProperty("selection").GetString());
+        Assert.Equal(HttpStatusCode.NotFound, (await client.GetAsync("/api/precompute/nope")).StatusCode);
     }
 
     [Fact]

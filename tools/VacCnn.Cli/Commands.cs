@@ -34,6 +34,7 @@ internal static class Commands
               VacCnn__Data, VacCnn__Plugins, VacCnn__Storage and VacCnn__PostgreSql give defaults for the flags.
             """);
         Console.Out.WriteLine(ExplainCommands.Usage);
+        Console.Out.WriteLine(PrecomputeCommand.Usage);
         return 0;
     }
 

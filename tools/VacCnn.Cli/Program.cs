@@ -14,6 +14,7 @@ try
         "evaluate" => Commands.Evaluate(cli),
         "roots" => Commands.Roots(cli),
         "explain" => ExplainCommands.Explain(cli),
+        "precompute" => PrecomputeCommand.Run(cli),
         "similarity" => ExplainCommands.Similarity(cli),
         "layers" => ExplainCommands.Layers(cli),
         "graph" => AnalyticsCommands.Graph(cli),

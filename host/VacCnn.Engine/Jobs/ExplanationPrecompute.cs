@@ -20,7 +20,14 @@ public sealed class ExplanationPrecompute(ExplanationService service, ResultStor
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
     /// <summary>The batch id of a selection: the same selection is the same batch (asking again resumes it).</summary>
-    public static string BatchId(PrecomputeSpec spec) => Fingerprint.OfText("vaccnn-precompute-v1\n" + JsonSerializer.Serialize(Normalised(spec), Json))[..16];
+    public static string BatchId(PrecomputeSpec spec) => Fingerprint.OfText("vaccnn-precompute-v1\n" + ToJson(spec))[..16];
+
+    /// <summary>A stored selection in words (its JSON as it is when it cannot be read).</summary>
+    public static string Describe(string specJson)
+    {
+        try { return JsonSerializer.Deserialize<PrecomputeSpec>(specJson, Json)?.ToString() ?? specJson; }
+        catch (JsonException) { return specJson; }
+    }
 
     /// <summary>
     /// Checks the selection (unknown model, method, class or image → <see cref="RequestRejectedException"/>), records
@@ -31,10 +38,22 @@ public sealed class ExplanationPrecompute(ExplanationService service, ResultStor
         spec = Normalised(spec);
         _ = Items(spec); // every problem of the selection is reported now, not by a background job
         string id = BatchId(spec);
-        store.StartBatch(id, JsonSerializer.Serialize(spec, Json));
+        store.StartBatch(id, ToJson(spec));
         jobs.Create(Job.FromExpression<ExplanationPrecompute>(p => p.Plan(id)), new EnqueuedState(ExplanationLanes.PrecomputeQueue));
         return id;
     }
+
+    /// <summary>The selection as it is stored in the batch and in a schedule.</summary>
+    public static string ToJson(PrecomputeSpec spec) => JsonSerializer.Serialize(Normalised(spec), Json);
+
+    /// <summary>
+    /// A cron schedule's run: starts the batch again, which explains what the selection holds now (images added to
+    /// the image set since, a class's new images) and skips everything already stored.
+    /// </summary>
+    [AutomaticRetry(Attempts = 0, OnAttemptsExceeded = AttemptsExceededAction.Fail)]
+    [JobDisplayName("scheduled precompute")]
+    public string StartScheduled(string specJson) =>
+        Start(JsonSerializer.Deserialize<PrecomputeSpec>(specJson, Json) ?? throw new InvalidOperationException("empty precompute selection"));
 
     /// <summary>Queues the unfinished items of a batch (again, after a restart); returns how many were queued.</summary>
     [AutomaticRetry(Attempts = 1, OnAttemptsExceeded = AttemptsExceededAction.Fail)]

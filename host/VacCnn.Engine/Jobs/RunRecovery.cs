@@ -36,7 +36,9 @@ public sealed class RunRecovery(ResultStore store, IBackgroundJobClient jobs, IR
     /// <summary>Registers a schedule with Hangfire (job id = schedule id).</summary>
     public static void Register(IRecurringJobManager recurring, ScheduleInfo s)
     {
-        if (s.ModelId == null)
+        if (s.Precompute is { } spec)
+            recurring.AddOrUpdate<ExplanationPrecompute>(s.Id, p => p.StartScheduled(spec), s.Cron);
+        else if (s.ModelId == null)
             recurring.AddOrUpdate<EvaluationJobs>(s.Id, j => j.EvaluateAll(), s.Cron);
         else
         {

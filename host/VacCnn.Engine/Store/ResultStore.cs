@@ -117,6 +117,7 @@ public sealed partial class ResultStore
         AddColumnIfMissing(c, tx, "shards", "owner", "TEXT");
         AddColumnIfMissing(c, tx, "shards", "lease_until", "TEXT");
         AddColumnIfMissing(c, tx, "runs", "finalized_by", "TEXT");
+        AddColumnIfMissing(c, tx, "schedules", "precompute", "TEXT");
         tx.Commit();
     }
 
@@ -130,7 +131,7 @@ public sealed partial class ResultStore
             using var cmd = c.CreateCommand();
             cmd.CommandText = """
                 SELECT r.finalized_by, s.owner, s.lease_until
-                , b.started, i.worker
+                , b.started, i.worker, h.precompute
                 FROM runs r, shards s, predictions p, skips k, accuracy a, schedules h, shard_commits m,
                      explanation_batches b, explanation_batch_items i WHERE 1 = 0
                 """;
@@ -563,8 +564,10 @@ public sealed partial class ResultStore
     public void SaveSchedule(ScheduleInfo s)
     {
         using var c = Open();
-        Exec(c, null, "INSERT INTO schedules(id, cron, model_id, created) VALUES (@id, @cron, @m, @now) ON CONFLICT (id) DO UPDATE SET cron = excluded.cron, model_id = excluded.model_id, created = excluded.created",
-            ("@id", s.Id), ("@cron", s.Cron), ("@m", s.ModelId), ("@now", s.CreatedUtc.ToString("O", CultureInfo.InvariantCulture)));
+        Exec(c, null, """
+            INSERT INTO schedules(id, cron, model_id, created, precompute) VALUES (@id, @cron, @m, @now, @p) ON CONFLICT (id) DO UPDATE
+              SET cron = excluded.cron, model_id = excluded.model_id, created = excluded.created, precompute = excluded.precompute
+            """, ("@id", s.Id), ("@cron", s.Cron), ("@m", s.ModelId), ("@now", s.CreatedUtc.ToString("O", CultureInfo.InvariantCulture)), ("@p", s.Precompute));
     }
 
     /// <summary>Removes a schedule.</summary>
@@ -574,10 +577,11 @@ public sealed partial class ResultStore
     public IReadOnlyList<ScheduleInfo> ListSchedules()
     {
         using var c = Open();
-        using var cmd = Command(c, null, "SELECT id, cron, model_id, created FROM schedules ORDER BY id");
+        using var cmd = Command(c, null, "SELECT id, cron, model_id, created, precompute FROM schedules ORDER BY id");
         using var r = cmd.ExecuteReader();
         var list = new List<ScheduleInfo>();
-        while (r.Read()) list.Add(new ScheduleInfo(r.GetString(0), r.GetString(1), r.IsDBNull(2) ? null : r.GetString(2), Time(r.GetString(3))));
+        while (r.Read())
+            list.Add(new ScheduleInfo(r.GetString(0), r.GetString(1), r.IsDBNull(2) ? null : r.GetString(2), Time(r.GetString(3)), r.IsDBNull(4) ? null : r.GetString(4)));
         return list;
     }
 }

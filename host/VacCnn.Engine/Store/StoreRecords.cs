@@ -80,8 +80,9 @@ public sealed record EvaluationSummary(
     double Top5,
     IReadOnlyDictionary<string, double> PerRoot);
 
-/// <summary>A recurring evaluation schedule.</summary>
-public sealed record ScheduleInfo(string Id, string Cron, string? ModelId, DateTime CreatedUtc);
+/// <summary>A recurring schedule: an evaluation (of one model, or all when <paramref name="ModelId"/> is null), or a
+/// precompute batch of explanations when <paramref name="Precompute"/> holds its selection (JSON).</summary>
+public sealed record ScheduleInfo(string Id, string Cron, string? ModelId, DateTime CreatedUtc, string? Precompute = null);
 
 /// <summary>What <see cref="ResultStore.PlanSharedPasses"/> found: the passes to run (a shard index and the runs that
 /// still need it) and the runs with nothing left to do.</summary>

@@ -23,6 +23,11 @@ public static class ApiEndpoints
         api.MapGet("/runs/{id}", (string id, VacCnnQueries q) => TypedResults.Ok(q.Run(id)
                 ?? throw new RequestRejectedException(RequestProblem.NotFound, $"no run '{id}'")))
             .WithSummary("One evaluation run").ProducesProblems(StatusCodes.Status404NotFound);
+        api.MapGet("/precompute", (VacCnnQueries q) => TypedResults.Ok(q.Batches()))
+            .WithSummary("Precompute batches of explanations with their progress").ProducesProblems();
+        api.MapGet("/precompute/{id}", (string id, VacCnnQueries q) => TypedResults.Ok(q.Batch(id)
+                ?? throw new RequestRejectedException(RequestProblem.NotFound, $"no precompute batch '{id}'")))
+            .WithSummary("One precompute batch").ProducesProblems(StatusCodes.Status404NotFound);
         api.MapExplanationApi();
         api.MapAnalyticsApi();
         return app;

@@ -196,7 +196,7 @@ public static class ExplanationEndpoints
             t.GroundTruth?.ClassIndex, t.GroundTruth is { } g ? s.ClassName(g.ClassIndex) : null,
             r.Layer, r.ImageWidth, r.ImageHeight, r.Millis, r.Seed, r.Crop,
             r.Quality?.Deletion, r.Quality?.Insertion, r.Quality,
-            r.Key, "/api/explanations/map" + identity, "/api/explanations/png" + identity, "/api/explanations/npy" + identity));
+            r.Key, "/api/explanations/map" + identity, "/api/explanations/png" + identity, "/api/explanations/npy" + identity, r.ComputedBy));
     }
 
     private static IResult NotDone(HttpResponse response, ExplanationOutcome o) => o.Kind switch

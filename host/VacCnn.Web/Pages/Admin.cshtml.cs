@@ -40,7 +40,7 @@ public sealed class AdminModel(VacCnnQueries queries, EvaluationJobs jobs, Resul
     public IReadOnlyList<string> MethodIds { get; private set; } = [];
 
     /// <summary>Precompute batches of explanations, newest first.</summary>
-    public IReadOnlyList<BatchInfo> Batches { get; private set; } = [];
+    public IReadOnlyList<BatchView> Batches { get; private set; } = [];
 
     /// <summary>The configured image set.</summary>
     public ImageSetView ImageSet { get; private set; } = null!;
@@ -113,12 +113,17 @@ public sealed class AdminModel(VacCnnQueries queries, EvaluationJobs jobs, Resul
         if (cron.Length > MaxCronLength) return Reject($"The cron expression is longer than {MaxCronLength} characters.");
         if (modelId != null && !queries.IsLoadedModel(modelId)) return Reject($"Unknown model '{modelId}': it is not among the loaded models.");
 
-        var schedule = new ScheduleInfo($"vaccnn-{modelId ?? "all"}-{Guid.NewGuid().ToString("N")[..8]}", cron, modelId, DateTime.UtcNow);
+        return AddSchedule(new ScheduleInfo($"vaccnn-{modelId ?? "all"}-{Guid.NewGuid().ToString("N")[..8]}", cron, modelId, DateTime.UtcNow),
+            $"evaluation of {modelId ?? "all models"}");
+    }
+
+    private IActionResult AddSchedule(ScheduleInfo schedule, string what)
+    {
         // Registering first validates the expression with Hangfire's own parser; only valid schedules are saved.
         try { RunRecovery.Register(recurring, schedule); }
         catch (Exception e) when (e is ArgumentException or FormatException or InvalidOperationException)
         {
-            return Reject($"'{cron}' is not a valid cron expression: {e.Message}");
+            return Reject($"'{schedule.Cron}' is not a valid cron expression: {e.Message}");
         }
         try { store.SaveSchedule(schedule); }
         catch
@@ -127,7 +132,7 @@ public sealed class AdminModel(VacCnnQueries queries, EvaluationJobs jobs, Resul
             throw;
         }
         CronInput = null;
-        Message = $"Added schedule '{cron}' for {modelId ?? "all models"}.";
+        Message = $"Added schedule '{schedule.Cron}': {what}.";
         return RedirectToPage();
     }
 
@@ -135,7 +140,7 @@ public sealed class AdminModel(VacCnnQueries queries, EvaluationJobs jobs, Resul
     /// Starts (or resumes) a precompute batch: the chosen models × methods over the images of the classes listed, or
     /// the images listed, or every image; finished explanations are not recomputed.
     /// </summary>
-    public IActionResult OnPostPrecompute(string[]? models, string[]? methods, string? classes, string? images)
+    public IActionResult OnPostPrecompute(string[]? models, string[]? methods, string? classes, string? images, string? cron)
     {
         var spec = new PrecomputeSpec { Models = [.. models ?? []], Methods = [.. methods ?? []] };
         foreach (string c in Split(classes))
@@ -145,8 +150,16 @@ public sealed class AdminModel(VacCnnQueries queries, EvaluationJobs jobs, Resul
             spec.Classes.Add(index);
         }
         spec.Images.AddRange(Split(images));
+        cron = string.Join(' ', (cron ?? "").Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries));
+        if (cron.Length > MaxCronLength) return Reject($"The cron expression is longer than {MaxCronLength} characters.");
         try
         {
+            if (cron.Length > 0)
+            {
+                _ = precompute.Items(spec); // a bad selection is refused now, not at 3 a.m.
+                return AddSchedule(new ScheduleInfo($"vaccnn-precompute-{Guid.NewGuid().ToString("N")[..8]}", cron, null, DateTime.UtcNow,
+                    ExplanationPrecompute.ToJson(spec)), $"precompute {spec}");
+            }
             string id = precompute.Start(spec);
             Message = $"Started precompute batch {id}: {spec}.";
         }
@@ -179,7 +192,7 @@ public sealed class AdminModel(VacCnnQueries queries, EvaluationJobs jobs, Resul
         ImageSet = queries.ImageSet();
         ModelIds = queries.LoadedModelIds();
         MethodIds = [.. explanations.Runner.Explainers.Select(e => e.Id)];
-        Batches = store.ListBatches();
+        Batches = queries.Batches();
         Runs = queries.Runs();
         Skips = Runs.Where(r => r.Skipped > 0).ToDictionary(r => r.RunId, r => queries.Skips(r.RunId));
         Schedules = queries.Schedules();

@@ -84,6 +84,16 @@ public sealed class VacCnnQueries(VacCnnEngine engine, ImageSetProvider images, 
     /// <summary>All runs, newest first, with progress.</summary>
     public IReadOnlyList<RunView> Runs() => engine.Store.ListRuns().Select(r => ToView(r)).ToList();
 
+    /// <summary>Precompute batches of explanations, newest first.</summary>
+    public IReadOnlyList<BatchView> Batches() => engine.Store.ListBatches().Select(ToView).ToList();
+
+    /// <summary>One precompute batch, or null when unknown.</summary>
+    public BatchView? Batch(string id) => engine.Store.GetBatch(id) is { } b ? ToView(b) : null;
+
+    private BatchView ToView(BatchInfo b) => new(b.Id, ExplanationPrecompute.Describe(b.Spec), b.State, b.Total, b.Done, b.Failed,
+        b.Total == 0 ? 0 : (b.Done + b.Failed) / (double)b.Total, b.Rate, b.Eta?.TotalSeconds, b.StartedUtc, b.UpdatedUtc,
+        b.Failed == 0 ? [] : [.. engine.Store.BatchFailures(b.Id).Select(f => new BatchFailureView(f.Item, f.Error))]);
+
     /// <summary>One run with shards and skipped files, or null when unknown.</summary>
     public RunDetailView? Run(string runId)
     {
@@ -114,7 +124,8 @@ public sealed class VacCnnQueries(VacCnnEngine engine, ImageSetProvider images, 
         {
             var job = registered.GetValueOrDefault(s.Id);
             string? error = job == null ? "not registered with Hangfire" : job.Error;
-            return new ScheduleView(s.Id, s.Cron, s.ModelId, s.CreatedUtc, job?.NextExecution, error);
+            string what = s.Precompute is { } spec ? "precompute " + ExplanationPrecompute.Describe(spec) : $"evaluate {s.ModelId ?? "all models"}";
+            return new ScheduleView(s.Id, s.Cron, s.ModelId, s.CreatedUtc, job?.NextExecution, error, what);
         }).ToList();
     }
 

@@ -47,6 +47,15 @@ public sealed record RunView(
     public IReadOnlyList<WorkerView> Workers { get; init; } = [];
 }
 
+/// <summary>A precompute batch of explanations with its progress.</summary>
+/// <param name="Selection">What it explains: methods × models × images, in words.</param>
+/// <param name="Failures">The first failed explanations with their reasons.</param>
+public sealed record BatchView(string Id, string Selection, string State, int Total, int Done, int Failed, double Fraction,
+    double? PerSecond, double? EtaSeconds, DateTime StartedUtc, DateTime UpdatedUtc, IReadOnlyList<BatchFailureView> Failures);
+
+/// <summary>One explanation of a batch that failed, and why.</summary>
+public sealed record BatchFailureView(string Item, string Error);
+
 /// <summary>A worker process holding shard leases of a run.</summary>
 /// <param name="Worker">Machine and process id.</param>
 /// <param name="Shards">Shard indexes it is running.</param>
@@ -64,7 +73,8 @@ public sealed record SkipView(int ImageIndex, string RelativePath, string Reason
 public sealed record RunDetailView(RunView Run, IReadOnlyList<ShardView> Shards, IReadOnlyList<SkipView> Skips);
 
 /// <summary>A saved recurring schedule and, when Hangfire knows it, its next occurrence.</summary>
-public sealed record ScheduleView(string Id, string Cron, string? ModelId, DateTime CreatedUtc, DateTime? NextUtc, string? Error);
+/// <param name="What">What it runs, in words: "evaluate all models", "evaluate ID" or "precompute …".</param>
+public sealed record ScheduleView(string Id, string Cron, string? ModelId, DateTime CreatedUtc, DateTime? NextUtc, string? Error, string What);
 
 /// <summary>One plugin folder: status and what it provides.</summary>
 public sealed record PluginView(string Name, string Folder, string Status, string? Error, IReadOnlyList<string> ModelSources,

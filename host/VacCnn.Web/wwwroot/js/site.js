@@ -1,9 +1,9 @@
-// VacCnn: live progress on the admin page. No inline scripts (CSP script-src 'self'); DOM updates use textContent.
+// VacCnn: live progress on the admin page (evaluation runs and precompute batches). No inline scripts (CSP
+// script-src 'self'); DOM updates use textContent.
 (function () {
     "use strict";
     var table = document.querySelector("table[data-poll]");
-    if (!table) return;
-    var url = table.getAttribute("data-poll");
+    var batches = document.querySelector("table[data-poll-batches]");
     var notice = document.getElementById("runs-new");
 
     function percent(f) { return (f * 100).toFixed(1) + " %"; }
@@ -30,6 +30,22 @@
         return el;
     }
 
+    function updateBatches(list) {
+        list.forEach(function (b) {
+            var row = batches.querySelector('tr[data-batch="' + b.id + '"]');
+            if (!row) return; // a batch started elsewhere shows on the next reload
+            var state = set(row, "state", b.state);
+            if (state) state.className = "state state-" + b.state;
+            set(row, "failed", b.failed > 0 ? b.failed + " failed" : "");
+            var bar = row.querySelector('[data-field="fraction"]');
+            if (bar) bar.value = b.fraction;
+            set(row, "percent", percent(b.fraction));
+            set(row, "done", b.done + " / " + b.total);
+            set(row, "rate", b.perSecond ? b.perSecond.toFixed(2) : "—");
+            set(row, "eta", b.state === "running" ? duration(b.etaSeconds) : "—");
+        });
+    }
+
     function update(runs) {
         var unknown = false;
         runs.forEach(function (r) {
@@ -51,13 +67,17 @@
         if (unknown && notice) notice.hidden = false;
     }
 
-    function poll() {
-        if (document.hidden) { setTimeout(poll, 2000); return; }
-        fetch(url, { headers: { "Accept": "application/json" }, cache: "no-store" })
-            .then(function (res) { return res.ok ? res.json() : Promise.reject(res.status); })
-            .then(update)
-            .catch(function () { /* transient: try again on the next tick */ })
-            .then(function () { setTimeout(poll, 2000); });
+    function poll(url, apply) {
+        function tick() {
+            if (document.hidden) { setTimeout(tick, 2000); return; }
+            fetch(url, { headers: { "Accept": "application/json" }, cache: "no-store" })
+                .then(function (res) { return res.ok ? res.json() : Promise.reject(res.status); })
+                .then(apply)
+                .catch(function () { /* transient: try again on the next tick */ })
+                .then(function () { setTimeout(tick, 2000); });
+        }
+        setTimeout(tick, 2000);
     }
-    setTimeout(poll, 2000);
+    if (table) poll(table.getAttribute("data-poll"), update);
+    if (batches) poll(batches.getAttribute("data-poll-batches"), updateBatches);
 })();
