@@ -139,70 +139,20 @@ public class DistributedPrecomputeTests(ITestOutputHelper output)
         }
     }
 
+    private static Process StartHost(string name, string images, string data, string pg, string logDir, string role, string? url) =>
+        ClusterProcesses.Start(name, TestPaths.Models, images, data, pg, logDir, role, url,
+            $"--VacCnn:ShardSize={ShardSize}", $"--VacCnn:BatchSize={BatchSize}", $"--VacCnn:ShardLeaseSeconds={LeaseSeconds}");
+
+    private static Task WaitUntil(Func<Task<bool>> condition, TimeSpan timeout, string what, string logDir, List<Process> processes) =>
+        ClusterProcesses.WaitUntil(condition, timeout, what, logDir, processes);
+
+    private static Task<string?> TryGet(HttpClient http, string path) => ClusterProcesses.TryGet(http, path);
+
+    private static string Tail(string logDir, string name) => ClusterProcesses.Tail(logDir, name);
+
     private static VacCnnOptions Options(string images, string data) => new()
     {
         Models = TestPaths.Models, Images = images, ImageNet = TestPaths.ImageNet, Data = data, Plugins = TestPaths.Plugins,
         Device = ExecutionDevice.Cpu, ShardSize = ShardSize, BatchSize = BatchSize,
     };
-
-    private static Process StartHost(string name, string images, string data, string pg, string logDir, string role, string? url)
-    {
-        var psi = new ProcessStartInfo("dotnet")
-        {
-            RedirectStandardOutput = false, RedirectStandardError = false, UseShellExecute = false,
-            WorkingDirectory = Path.GetDirectoryName(WebDll())!,
-        };
-        psi.Environment["ASPNETCORE_ENVIRONMENT"] = "Development";
-        psi.Environment["Logging__LogLevel__Default"] = "Information";
-        // Output to a file (a full pipe would block the process); read on failure.
-        string args = string.Join(' ', new[]
-        {
-            WebDll(), $"--VacCnn:Role={role}", "--VacCnn:Storage=postgres", $"--VacCnn:PostgreSql={pg}",
-            $"--VacCnn:Models={TestPaths.Models}", $"--VacCnn:Images={images}", $"--VacCnn:ImageNet={TestPaths.ImageNet}",
-            $"--VacCnn:Data={data}", $"--VacCnn:Plugins={TestPaths.Plugins}", "--VacCnn:Device=Cpu", "--VacCnn:Workers=1",
-            $"--VacCnn:ShardSize={ShardSize}", $"--VacCnn:BatchSize={BatchSize}", $"--VacCnn:ShardLeaseSeconds={LeaseSeconds}",
-            url != null ? $"--urls={url}" : "",
-        }.Select(a => a.Length == 0 ? a : $"'{a.Replace("'", "'\\''")}'"));
-        psi.FileName = "/bin/sh";
-        psi.ArgumentList.Add("-c");
-        psi.ArgumentList.Add($"exec dotnet {args} >'{Path.Combine(logDir, name + ".log")}' 2>&1");
-        return Process.Start(psi)!;
-    }
-
-    /// <summary>The web host built with the same configuration as this test assembly.</summary>
-    private static string WebDll() => TestPaths.BuiltAssembly(Path.Combine("host", "VacCnn.Web"), "VacCnn.Web.dll");
-
-    private static async Task<string?> TryGet(HttpClient http, string path)
-    {
-        try
-        {
-            using var r = await http.GetAsync(path);
-            return r.IsSuccessStatusCode ? await r.Content.ReadAsStringAsync() : null;
-        }
-        catch (HttpRequestException) { return null; }
-        catch (TaskCanceledException) { return null; }
-    }
-
-    private static async Task WaitUntil(Func<Task<bool>> condition, TimeSpan timeout, string what, string logDir, List<Process> processes)
-    {
-        var deadline = DateTime.UtcNow + timeout;
-        while (DateTime.UtcNow < deadline)
-        {
-            if (await condition()) return;
-            if (processes.FirstOrDefault(p => p.HasExited && p.ExitCode != 137 && p.ExitCode != -1) is { } dead)
-                Assert.Fail($"a process exited ({dead.ExitCode}) while waiting for {what}:\n" + AllTails(logDir));
-            await Task.Delay(100);
-        }
-        Assert.Fail($"timed out waiting for {what}:\n" + AllTails(logDir));
-    }
-
-    private static string AllTails(string logDir) => string.Join("\n", new[] { "host", "worker1", "worker2" }.Select(n => $"--- {n}\n{Tail(logDir, n)}"));
-
-    private static string Tail(string logDir, string name)
-    {
-        string f = Path.Combine(logDir, name + ".log");
-        if (!File.Exists(f)) return "(no log)";
-        var lines = File.ReadAllLines(f);
-        return string.Join('\n', lines.Skip(Math.Max(0, lines.Length - 30)));
-    }
 }
