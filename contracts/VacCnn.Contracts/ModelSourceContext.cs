@@ -22,4 +22,8 @@ public sealed record ModelSourceContext
 
     /// <summary>Receives human-readable log lines (provider chosen, assumptions made).</summary>
     public Action<string> Log { get; init; }
+
+    /// <summary>Threads one inference session of a model may use; 0 (the default) lets the source choose (the ONNX
+    /// source: every core). Set to 1 where each worker process runs one explanation per core. Added in 2.1.</summary>
+    public int InferenceThreads { get; init; }
 }

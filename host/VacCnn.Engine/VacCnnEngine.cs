@@ -54,7 +54,7 @@ public sealed class VacCnnEngine : IDisposable
         foreach (var p in plugins.Plugins)
             log(p.Error == null ? $"plugin {p.Name} loaded from {p.Folder}" : $"plugin {p.Name} FAILED: {p.Error}");
         var classes = ImageNetClasses.Load(options.ImageNet);
-        var models = ModelRegistry.Discover(plugins.ModelSources, options.Models, options.Device, log);
+        var models = ModelRegistry.Discover(plugins.ModelSources, options.Models, options.Device, log, options.InferenceThreads);
         foreach (var f in models.Failures) log($"model {f.Id} FAILED: {f.Error}");
         var store = OpenStore(options);
         log($"result tables in {store.DatabaseDescription}, matrices in {store.DataDirectory}");

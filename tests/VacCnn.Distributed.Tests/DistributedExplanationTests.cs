@@ -48,12 +48,12 @@ public sealed partial class DistributedExplanationTests(ITestOutputHelper output
         try
         {
             string[] extra = [$"--VacCnn:ShardLeaseSeconds={LeaseSeconds}", "--VacCnn:ExplanationWorkers=1", "--VacCnn:InteractiveWorkers=1"];
-            var host = ClusterProcesses.Start("host", models.Path, images.Path, shared.Path, pg.ConnectionString, logs.Path, "web", $"http://127.0.0.1:{port}", extra);
+            var host = HostProcess.Start("host", models.Path, images.Path, shared.Path, pg.ConnectionString, logs.Path, "web", $"http://127.0.0.1:{port}", extra);
             processes.Add(host);
             using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromSeconds(60) };
-            await ClusterProcesses.WaitUntil(async () => await ClusterProcesses.TryGet(http, "/api/explainers") != null, TimeSpan.FromMinutes(3), "host start", logs.Path, processes);
-            var w1 = ClusterProcesses.Start("worker1", models.Path, images.Path, shared.Path, pg.ConnectionString, logs.Path, "worker", null, extra);
-            var w2 = ClusterProcesses.Start("worker2", models.Path, images.Path, shared.Path, pg.ConnectionString, logs.Path, "worker", null, extra);
+            await ClusterProcesses.WaitUntil(async () => await HostProcess.TryGet(http, "/api/explainers") != null, TimeSpan.FromMinutes(3), "host start", logs.Path, processes);
+            var w1 = HostProcess.Start("worker1", models.Path, images.Path, shared.Path, pg.ConnectionString, logs.Path, "worker", null, extra);
+            var w2 = HostProcess.Start("worker2", models.Path, images.Path, shared.Path, pg.ConnectionString, logs.Path, "worker", null, extra);
             processes.AddRange([w1, w2]);
             var workers = new[] { w1.Id, w2.Id };
 
@@ -121,7 +121,7 @@ public sealed partial class DistributedExplanationTests(ITestOutputHelper output
             foreach (var (model, photo, key, _) in gradcams)
                 AssertSameMap(single, sharedCache, new ExplanationQuery(model, photo, "gradcam", ClassIndex: 1), key);
             AssertSameMap(single, sharedCache, new ExplanationQuery(Small, Photos[0], "bbmp", ClassIndex: 1, Settings: SlowBbmp), bbmp.GetProperty("key").GetString()!);
-            Assert.False(processes.Single(p => p.Id == survivor).HasExited, "the surviving worker died: " + ClusterProcesses.AllTails(logs.Path));
+            Assert.False(processes.Single(p => p.Id == survivor).HasExited, "the surviving worker died: " + HostProcess.AllTails(logs.Path));
         }
         finally
         {

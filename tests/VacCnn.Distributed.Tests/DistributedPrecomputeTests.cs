@@ -140,15 +140,15 @@ public class DistributedPrecomputeTests(ITestOutputHelper output)
     }
 
     private static Process StartHost(string name, string images, string data, string pg, string logDir, string role, string? url) =>
-        ClusterProcesses.Start(name, TestPaths.Models, images, data, pg, logDir, role, url,
+        HostProcess.Start(name, TestPaths.Models, images, data, pg, logDir, role, url,
             $"--VacCnn:ShardSize={ShardSize}", $"--VacCnn:BatchSize={BatchSize}", $"--VacCnn:ShardLeaseSeconds={LeaseSeconds}");
 
     private static Task WaitUntil(Func<Task<bool>> condition, TimeSpan timeout, string what, string logDir, List<Process> processes) =>
         ClusterProcesses.WaitUntil(condition, timeout, what, logDir, processes);
 
-    private static Task<string?> TryGet(HttpClient http, string path) => ClusterProcesses.TryGet(http, path);
+    private static Task<string?> TryGet(HttpClient http, string path) => HostProcess.TryGet(http, path);
 
-    private static string Tail(string logDir, string name) => ClusterProcesses.Tail(logDir, name);
+    private static string Tail(string logDir, string name) => HostProcess.Tail(logDir, name);
 
     private static VacCnnOptions Options(string images, string data) => new()
     {

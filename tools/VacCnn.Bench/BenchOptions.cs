@@ -29,7 +29,7 @@ internal sealed record BenchOptions(string Shared, int ImageCount, bool Torch, H
             }
         }
         if (sections.Count == 0) sections.Add("evaluation");
-        if (sections.Remove("all")) sections.UnionWith(["evaluation", "passes", "analytics", "explain", "tsne"]);
+        if (sections.Remove("all")) sections.UnionWith(["evaluation", "passes", "analytics", "explain", "tsne", "cluster"]);
         return new BenchOptions(Path.GetFullPath(shared), count, torch, sections, cache, quick, scale);
     }
 

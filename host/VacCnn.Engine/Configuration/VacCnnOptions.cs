@@ -49,6 +49,10 @@ public sealed class VacCnnOptions
     /// nothing else, so a Grad-CAM never waits behind a BBMP.</summary>
     [Range(1, 64)] public int InteractiveWorkers { get; set; } = 1;
 
+    /// <summary>Threads each model's inference session may use; 0 = every core. 1 suits a worker per core (several
+    /// worker processes on one machine, or <see cref="ExplanationWorkers"/> equal to the cores).</summary>
+    [Range(0, 256)] public int InferenceThreads { get; set; }
+
     /// <summary>Memory for recently used explanation maps, in MB (all finished maps are also kept on disk).</summary>
     [Range(1, 65_536)] public int ExplanationCacheMegabytes { get; set; } = 128;
 

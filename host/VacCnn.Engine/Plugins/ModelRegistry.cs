@@ -53,11 +53,13 @@ public sealed class ModelRegistry : IDisposable
         new(modelsRoot, results.OrderBy(r => r.Id, StringComparer.Ordinal).ToList());
 
     /// <summary>Asks every source to discover models under <paramref name="modelsRoot"/>. A source that throws is
-    /// reported as one failed entry.</summary>
-    public static ModelRegistry Discover(IEnumerable<IModelSource> sources, string modelsRoot, ExecutionDevice device, Action<string> log)
+    /// reported as one failed entry. <paramref name="inferenceThreads"/>: threads per inference session (0 = the
+    /// source decides).</summary>
+    public static ModelRegistry Discover(IEnumerable<IModelSource> sources, string modelsRoot, ExecutionDevice device, Action<string> log,
+        int inferenceThreads = 0)
     {
         var results = new List<ModelLoadResult>();
-        var context = new ModelSourceContext(Path.GetFullPath(modelsRoot), device, log);
+        var context = new ModelSourceContext(Path.GetFullPath(modelsRoot), device, log) { InferenceThreads = inferenceThreads };
         foreach (var source in sources)
         {
             try { results.AddRange(source.Discover(context)); }

@@ -18,10 +18,12 @@ public sealed class OnnxClassifier : IClassifier
     private readonly string[] _outputNames;
     private readonly bool _fixedBatchOfOne;
     private int _disposed;
+    private readonly int _threads; // intra-op threads of every session of this model (0 = all cores)
 
     internal OnnxClassifier(ModelCard card, InferenceSession session, ModelProto model, string inputName, string outputName,
-        bool fixedBatchOfOne, string provider, bool folded)
+        bool fixedBatchOfOne, string provider, bool folded, int threads)
     {
+        _threads = threads;
         Card = card;
         _session = session;
         Model = model;
@@ -51,7 +53,7 @@ public sealed class OnnxClassifier : IClassifier
         var session = NewSession(copy.ToByteArray());
         return new RandomisedClassifier
         {
-            Classifier = new OnnxClassifier(Card, session, copy, InputName, OutputName, _fixedBatchOfOne, ExecutionProvider, ConstantsFolded),
+            Classifier = new OnnxClassifier(Card, session, copy, InputName, OutputName, _fixedBatchOfOne, ExecutionProvider, ConstantsFolded, _threads),
             Layers = changed,
         };
     }
@@ -67,7 +69,7 @@ public sealed class OnnxClassifier : IClassifier
     /// <summary>A session for a derived graph, on the same execution provider as the main one.</summary>
     internal InferenceSession NewSession(byte[] bytes)
     {
-        using var options = SessionSettings.Create();
+        using var options = SessionSettings.Create(_threads);
         if (ExecutionProvider == "CUDAExecutionProvider") options.AppendExecutionProvider_CUDA(0);
         return new InferenceSession(bytes, options);
     }

@@ -265,7 +265,7 @@ public sealed class OnnxModelSource : IModelSource
                 manifest?.Source,
                 manifest?.Licence,
                 _warnings.ToArray());
-            return new OnnxClassifier(card, session, model, input.Name, output.Name, fixedBatchOfOne, provider, fold);
+            return new OnnxClassifier(card, session, model, input.Name, output.Name, fixedBatchOfOne, provider, fold, context.InferenceThreads);
         }
 
         private Dictionary<string, long[]> MeasureShapes(ModelProto model, string inputName, string outputName, int h, int w)
@@ -306,7 +306,7 @@ public sealed class OnnxModelSource : IModelSource
 
         private (InferenceSession Session, string Provider) CreateSession(byte[] bytes)
         {
-            static SessionOptions NewOptions() => SessionSettings.Create();
+            SessionOptions NewOptions() => SessionSettings.Create(context.InferenceThreads);
             // In Auto mode a machine without a usable CUDA provider is found out once per process: retrying for every
             // model only repeated ONNX Runtime's error block in the log.
             if (context.Device == ExecutionDevice.Cuda || (context.Device == ExecutionDevice.Auto && s_cudaUnusable == null))

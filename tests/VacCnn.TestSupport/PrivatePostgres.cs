@@ -1,8 +1,6 @@
 using System.Diagnostics;
 using Npgsql;
-using VacCnn.TestSupport;
-
-namespace VacCnn.Distributed.Tests;
+namespace VacCnn.TestSupport;
 
 /// <summary>
 /// A PostgreSQL server for one test: a fresh database on the server named by <c>VACCNN_TEST_POSTGRES</c> (a
@@ -105,15 +103,5 @@ public sealed class PrivatePostgres : IDisposable
         string err = p.StandardError.ReadToEnd() + p.StandardOutput.ReadToEnd();
         p.WaitForExit();
         if (p.ExitCode != 0) throw new InvalidOperationException($"{file} {string.Join(' ', args)} failed ({p.ExitCode}): {err}");
-    }
-}
-
-/// <summary>A fact that needs PostgreSQL: skipped, with the reason, where neither a server nor the binaries exist.</summary>
-public sealed class PostgresFactAttribute : FactAttribute
-{
-    /// <summary>Sets <see cref="FactAttribute.Skip"/> when PostgreSQL is unavailable.</summary>
-    public PostgresFactAttribute()
-    {
-        if (PrivatePostgres.Unavailable() is { } reason) Skip = reason;
     }
 }
