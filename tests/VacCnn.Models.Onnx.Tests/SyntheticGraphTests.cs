@@ -52,14 +52,29 @@ public sealed class SyntheticGraphTests
     }
 
     [Fact]
-    public void Softmax_is_stable_for_huge_logits()
+    public void Softmax_is_stable_for_huge_logits_and_agrees_with_hand_values()
     {
         float[] row = [1000f, 999f, -1000f];
-        OnnxClassifier.Softmax(row);
+        VacCnn.Numerics.Scores.Softmax(row, row); // in place, as the plugin uses it
         Assert.All(row, v => Assert.False(float.IsNaN(v)));
         Assert.Equal(1 / (1 + MathF.Exp(-1)), row[0], 1e-6f);
         Assert.Equal(0f, row[2]);
+        // exp(0), exp(ln 2), exp(ln 5) over their sum 8.
+        var p = new float[3];
+        VacCnn.Numerics.Scores.Softmax([0f, MathF.Log(2), MathF.Log(5)], p);
+        Assert.Equal([1 / 8f, 2 / 8f, 5 / 8f], p.Select(v => MathF.Round(v, 6)));
+        Assert.Throws<ArgumentException>(() => VacCnn.Numerics.Scores.Softmax([1f, 2f], new float[3]));
     }
+
+    [Theory]
+    [InlineData(new[] { 1f, 3f, 2f }, 1)]
+    [InlineData(new[] { 3f, 3f, 1f }, 0)] // ties: the first
+    [InlineData(new[] { float.NaN, 2f, 5f, 5f }, 2)] // NaN is never the maximum
+    [InlineData(new[] { float.NaN, float.NaN }, 0)]
+    [InlineData(new[] { float.NegativeInfinity, float.NegativeInfinity, -1f }, 2)]
+    [InlineData(new[] { float.NegativeInfinity, float.NegativeInfinity }, 0)]
+    public void ArgMax_is_the_first_maximum_and_ignores_NaN(float[] values, int expected) =>
+        Assert.Equal(expected, VacCnn.Numerics.Scores.ArgMax(values));
 
     [Fact]
     public void Fixed_batch_of_one_is_split()

@@ -72,7 +72,7 @@ public static class AccuracyCalculator
         var data = rows.Select(i =>
         {
             var score = probabilities.AsSpan(i * classCount, classCount).ToArray();
-            return new Row { Label = (uint)labels[i], Score = score, PredictedLabel = (uint)ArgMax(score) };
+            return new Row { Label = (uint)labels[i], Score = score, PredictedLabel = (uint)Numerics.Scores.ArgMax(score) };
         });
         var schema = SchemaDefinition.Create(typeof(Row));
         schema[nameof(Row.Label)].ColumnType = new KeyDataViewType(typeof(uint), classCount);
@@ -83,13 +83,6 @@ public static class AccuracyCalculator
             topKPredictionCount: Math.Min(5, classCount));
     }
 
-    /// <summary>Index of the largest value (first on ties).</summary>
-    public static int ArgMax(ReadOnlySpan<float> v)
-    {
-        int best = 0;
-        for (int i = 1; i < v.Length; i++) if (v[i] > v[best]) best = i;
-        return best;
-    }
 
     /// <summary>Indices of the k largest values, largest first (ties: lower index first).</summary>
     public static int[] TopK(ReadOnlySpan<float> v, int k)

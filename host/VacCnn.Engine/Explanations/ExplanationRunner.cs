@@ -172,7 +172,7 @@ public sealed class ExplanationRunner(ModelRegistry models, IEnumerable<IExplain
         if (what.RandomisedLayers > 0)
         {
             // The randomisation check compares maps of the same class: the trained model's, when none is named.
-            request = request with { ClassIndex = request.ClassIndex ?? AccuracyCalculator.ArgMax(model.PredictProbabilities(batch.Tensor).Item(0)) };
+            request = request with { ClassIndex = request.ClassIndex ?? Numerics.Scores.ArgMax(model.PredictProbabilities(batch.Tensor).Item(0)) };
             randomised = model.RandomiseTopLayers(what.RandomisedLayers, request.Seed);
             model = randomised.Classifier;
         }
@@ -195,7 +195,7 @@ public sealed class ExplanationRunner(ModelRegistry models, IEnumerable<IExplain
         if (request.ClassIndex is not null)
         {
             var probabilities = model.PredictProbabilities(image).Item(0);
-            predicted = AccuracyCalculator.ArgMax(probabilities);
+            predicted = Numerics.Scores.ArgMax(probabilities);
             predictedProbability = probabilities[predicted];
         }
         else if (map.ClassIndex < 0 || map.ClassIndex >= model.Card.ClassCount)

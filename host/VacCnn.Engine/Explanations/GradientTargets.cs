@@ -20,7 +20,7 @@ public static class GradientTargets
         for (int i = 0; i < n; i++)
         {
             int c = target.Classes[i];
-            if (c == GradientTarget.Predicted) c = AccuracyCalculator.ArgMax(scores.Item(i));
+            if (c == GradientTarget.Predicted) c = Numerics.Scores.ArgMax(scores.Item(i));
             else if (c < 0 || c >= classes) throw new ArgumentOutOfRangeException(nameof(scores), c, $"class {c} is outside 0..{classes - 1}");
             resolved[i] = c;
         }
@@ -38,14 +38,10 @@ public static class GradientTargets
             var row = seed.Item(i);
             int c = classes[i];
             if (target.Objective == GradientObjective.Score) { row[c] = 1; continue; }
-            // d softmax_c / d s_j = p_c (δ_cj − p_j), with the maximum subtracted before exp.
-            var s = scores.Item(i);
-            float max = float.NegativeInfinity;
-            foreach (float v in s) max = Math.Max(max, v);
-            double sum = 0;
-            for (int j = 0; j < width; j++) sum += Math.Exp(s[j] - max);
-            double pc = Math.Exp(s[c] - max) / sum;
-            for (int j = 0; j < width; j++) row[j] = (float)(pc * ((j == c ? 1 : 0) - Math.Exp(s[j] - max) / sum));
+            // d softmax_c / d s_j = p_c (δ_cj − p_j).
+            Numerics.Scores.Softmax(scores.Item(i), row);
+            float pc = row[c];
+            for (int j = 0; j < width; j++) row[j] = pc * ((j == c ? 1 : 0) - row[j]);
         }
         return seed;
     }

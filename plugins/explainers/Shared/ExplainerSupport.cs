@@ -132,24 +132,16 @@ internal static class ExplainerSupport
 
     /// <summary>The model's probability for class <paramref name="c"/> from one image's raw scores.</summary>
     public static float Probability(IClassifier model, ReadOnlySpan<float> scores, int c) =>
-        model.Card.OutputKind == OutputKind.Logits ? (float)Softmax(scores)[c] : scores[c];
+        model.Card.OutputKind == OutputKind.Logits ? Softmax(scores)[c] : scores[c];
 
-    public static int ArgMax(ReadOnlySpan<float> v)
-    {
-        int best = 0;
-        for (int i = 1; i < v.Length; i++) if (v[i] > v[best]) best = i;
-        return best;
-    }
+    /// <summary>Index of the first maximum (<see cref="Numerics.Scores.ArgMax"/>).</summary>
+    public static int ArgMax(ReadOnlySpan<float> v) => Numerics.Scores.ArgMax(v);
 
-    /// <summary>Softmax (stable: the maximum is subtracted before exp).</summary>
-    public static double[] Softmax(ReadOnlySpan<float> scores)
+    /// <summary>Probabilities from raw scores (<see cref="Numerics.Scores.Softmax"/>).</summary>
+    public static float[] Softmax(ReadOnlySpan<float> scores)
     {
-        double max = double.NegativeInfinity;
-        foreach (float s in scores) max = Math.Max(max, s);
-        var p = new double[scores.Length];
-        double sum = 0;
-        for (int i = 0; i < p.Length; i++) { p[i] = Math.Exp(scores[i] - max); sum += p[i]; }
-        for (int i = 0; i < p.Length; i++) p[i] /= sum;
+        var p = new float[scores.Length];
+        Numerics.Scores.Softmax(scores, p);
         return p;
     }
 

@@ -144,20 +144,8 @@ public sealed class OnnxClassifier : IClassifier
     {
         var raw = PredictRaw(images);
         if (Card.OutputKind == OutputKind.Logits)
-            for (int i = 0; i < raw.Shape[0]; i++) Softmax(raw.Item(i));
+            for (int i = 0; i < raw.Shape[0]; i++) Numerics.Scores.Softmax(raw.Item(i), raw.Item(i));
         return raw;
-    }
-
-    /// <summary>Numerically stable softmax in place (subtracting the maximum avoids overflow of exp).</summary>
-    internal static void Softmax(Span<float> row)
-    {
-        if (row.Length == 0) return;
-        float max = float.NegativeInfinity;
-        foreach (float v in row) if (v > max) max = v;
-        double sum = 0;
-        for (int i = 0; i < row.Length; i++) { row[i] = MathF.Exp(row[i] - max); sum += row[i]; }
-        float inv = (float)(1.0 / sum);
-        for (int i = 0; i < row.Length; i++) row[i] *= inv;
     }
 
     /// <inheritdoc />
