@@ -20,7 +20,8 @@ internal static class Scores
 
     /// <summary>
     /// Softmax of one row of raw scores into <paramref name="probabilities"/> (may be the same span: in place). Stable:
-    /// the maximum is subtracted before exp, which is taken and summed in double.
+    /// the maximum is subtracted before exp; the exponentials are float (the arithmetic every stored confidence matrix
+    /// was computed with, so results stay byte-identical) and summed in double.
     /// </summary>
     public static void Softmax(ReadOnlySpan<float> scores, Span<float> probabilities)
     {
@@ -32,11 +33,10 @@ internal static class Scores
         double sum = 0;
         for (int i = 0; i < scores.Length; i++)
         {
-            double e = Math.Exp(scores[i] - max);
-            probabilities[i] = (float)e;
-            sum += e;
+            probabilities[i] = MathF.Exp(scores[i] - max);
+            sum += probabilities[i];
         }
-        double inv = 1.0 / sum;
-        for (int i = 0; i < probabilities.Length; i++) probabilities[i] = (float)(probabilities[i] * inv);
+        float inv = (float)(1.0 / sum);
+        for (int i = 0; i < probabilities.Length; i++) probabilities[i] *= inv;
     }
 }

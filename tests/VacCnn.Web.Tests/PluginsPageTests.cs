@@ -23,7 +23,7 @@ public sealed class PluginsPageTests(ExplanationWebFixture app)
 
         string html = await client.GetStringAsync("/Plugins");
         Assert.Contains(OldPlugin, html);
-        Assert.Contains("incompatible contracts: built against VacCnn.Contracts 1.0, but this host provides 2.0", html);
+        Assert.Contains("incompatible contracts: built against VacCnn.Contracts 1.0, but this host provides 2.1", html);
         Assert.Contains("GradientTarget.Resolve(FloatTensor)", html);
 
         using var doc = JsonDocument.Parse(await client.GetStringAsync("/api/plugins"));
