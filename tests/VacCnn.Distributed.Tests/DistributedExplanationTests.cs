@@ -125,11 +125,7 @@ public sealed partial class DistributedExplanationTests(ITestOutputHelper output
         }
         finally
         {
-            foreach (var p in processes)
-            {
-                try { if (!p.HasExited) p.Kill(entireProcessTree: true); p.WaitForExit(10_000); } catch (InvalidOperationException) { }
-                p.Dispose();
-            }
+            HostProcess.StopAll(processes);
         }
     }
 

@@ -131,11 +131,7 @@ public class DistributedPrecomputeTests(ITestOutputHelper output)
         }
         finally
         {
-            foreach (var p in processes)
-            {
-                try { if (!p.HasExited) p.Kill(entireProcessTree: true); p.WaitForExit(10_000); } catch (InvalidOperationException) { }
-                p.Dispose();
-            }
+            HostProcess.StopAll(processes);
         }
     }
 

@@ -34,6 +34,16 @@ public static class HostProcess
     /// <summary>The web host built with the same configuration as the calling assembly.</summary>
     public static string WebDll() => TestPaths.BuiltAssembly(Path.Combine("host", "VacCnn.Web"), "VacCnn.Web.dll");
 
+    /// <summary>Kills (SIGKILL, with children) the processes still running, waits for them and disposes them all.</summary>
+    public static void StopAll(IEnumerable<Process> processes)
+    {
+        foreach (var p in processes)
+        {
+            try { if (!p.HasExited) p.Kill(entireProcessTree: true); p.WaitForExit(10_000); } catch (InvalidOperationException) { }
+            p.Dispose();
+        }
+    }
+
     /// <summary>The body of a successful GET, or null (not up yet, an error status).</summary>
     public static async Task<string?> TryGet(HttpClient http, string path)
     {

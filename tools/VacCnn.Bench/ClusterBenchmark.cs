@@ -110,11 +110,7 @@ internal sealed class ClusterBenchmark(BenchOptions o)
         }
         finally
         {
-            foreach (var p in processes)
-            {
-                try { if (!p.HasExited) p.Kill(entireProcessTree: true); p.WaitForExit(10_000); } catch (InvalidOperationException) { }
-                p.Dispose();
-            }
+            HostProcess.StopAll(processes);
         }
     }
 

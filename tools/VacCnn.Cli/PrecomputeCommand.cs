@@ -50,7 +50,7 @@ internal static class PrecomputeCommand
         using (new BackgroundJobServer(new BackgroundJobServerOptions
         {
             WorkerCount = workers, Queues = [ExplanationLanes.PrecomputeQueue], ServerName = "vaccnn-cli",
-            Activator = new PrecomputeActivator(precompute), SchedulePollingInterval = TimeSpan.FromSeconds(1),
+            Activator = new InstanceActivator(precompute), SchedulePollingInterval = TimeSpan.FromSeconds(1),
         }, storage))
         {
             Console.CancelKeyPress += (_, e) => { e.Cancel = true; stop.Cancel(); };
@@ -94,9 +94,4 @@ internal static class PrecomputeCommand
     // Repeated flags and comma lists alike: --model a --model b or --model a,b.
     private static IEnumerable<string> List(CliArgs cli, string flag) =>
         cli.GetAll(flag).SelectMany(v => v.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
-
-    private sealed class PrecomputeActivator(ExplanationPrecompute precompute) : JobActivator
-    {
-        public override object ActivateJob(Type jobType) => jobType == typeof(ExplanationPrecompute) ? precompute : base.ActivateJob(jobType);
-    }
 }

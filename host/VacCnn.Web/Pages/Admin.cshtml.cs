@@ -106,16 +106,21 @@ public sealed class AdminModel(VacCnnQueries queries, EvaluationJobs jobs, Resul
     /// <summary>Adds a recurring evaluation of one model or of all models.</summary>
     public IActionResult OnPostAddSchedule(string? cron, string? modelId)
     {
-        cron = string.Join(' ', (cron ?? "").Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries));
+        cron = NormaliseCron(cron);
         modelId = string.IsNullOrWhiteSpace(modelId) ? null : modelId.Trim();
         CronInput = cron;
         if (cron.Length == 0) return Reject("Enter a cron expression, e.g. '0 3 * * *' (every day at 03:00 UTC).");
-        if (cron.Length > MaxCronLength) return Reject($"The cron expression is longer than {MaxCronLength} characters.");
+        if (cron.Length > MaxCronLength) return Reject(CronTooLong);
         if (modelId != null && !queries.IsLoadedModel(modelId)) return Reject($"Unknown model '{modelId}': it is not among the loaded models.");
 
         return AddSchedule(new ScheduleInfo($"vaccnn-{modelId ?? "all"}-{Guid.NewGuid().ToString("N")[..8]}", cron, modelId, DateTime.UtcNow),
             $"evaluation of {modelId ?? "all models"}");
     }
+
+    // One space between fields, as Hangfire and the schedules table show it.
+    private static string NormaliseCron(string? cron) => string.Join(' ', (cron ?? "").Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries));
+
+    private static readonly string CronTooLong = $"The cron expression is longer than {MaxCronLength} characters.";
 
     private IActionResult AddSchedule(ScheduleInfo schedule, string what)
     {
@@ -150,8 +155,8 @@ public sealed class AdminModel(VacCnnQueries queries, EvaluationJobs jobs, Resul
             spec.Classes.Add(index);
         }
         spec.Images.AddRange(Split(images));
-        cron = string.Join(' ', (cron ?? "").Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries));
-        if (cron.Length > MaxCronLength) return Reject($"The cron expression is longer than {MaxCronLength} characters.");
+        cron = NormaliseCron(cron);
+        if (cron.Length > MaxCronLength) return Reject(CronTooLong);
         try
         {
             if (cron.Length > 0)

@@ -170,7 +170,7 @@ public class AnalyticsServiceTests(SmallRunsFixture runs) : IClassFixture<SmallR
         var analyticsJobs = new AnalyticsJobs(engine.Analytics);
         using var server = new BackgroundJobServer(new BackgroundJobServerOptions
         {
-            WorkerCount = 1, Activator = new Activator(evaluationJobs, analyticsJobs), SchedulePollingInterval = TimeSpan.FromMilliseconds(200),
+            WorkerCount = 1, Activator = new InstanceActivator(evaluationJobs, analyticsJobs), SchedulePollingInterval = TimeSpan.FromMilliseconds(200),
         }, storage);
         string runId = evaluationJobs.EvaluateModel(SmallRunsFixture.ModelIds[0]);
 
@@ -194,11 +194,5 @@ public class AnalyticsServiceTests(SmallRunsFixture runs) : IClassFixture<SmallR
         Thread.Sleep(300);
         Assert.Equal(1, engine.Analytics.Computations);
         Assert.Equal(0, monitor.FailedCount());
-    }
-
-    private sealed class Activator(EvaluationJobs evaluation, AnalyticsJobs analytics) : JobActivator
-    {
-        public override object ActivateJob(Type jobType) =>
-            jobType == typeof(EvaluationJobs) ? evaluation : jobType == typeof(AnalyticsJobs) ? analytics : base.ActivateJob(jobType);
     }
 }

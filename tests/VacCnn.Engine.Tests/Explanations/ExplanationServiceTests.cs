@@ -38,7 +38,7 @@ public sealed class ExplanationEnvironment : IDisposable
         });
         Service = NewService();
         Precompute = new ExplanationPrecompute(Service, Engine.Store, new BackgroundJobClient(Storage));
-        var activator = new ServiceActivator(new ExplanationJobs(Service), Precompute);
+        var activator = new InstanceActivator(new ExplanationJobs(Service), Precompute);
         _servers.Add(new BackgroundJobServer(new BackgroundJobServerOptions
         {
             WorkerCount = workers, Activator = activator, Queues = [ExplanationLanes.HeavyQueue, ExplanationLanes.PrecomputeQueue],
@@ -64,12 +64,6 @@ public sealed class ExplanationEnvironment : IDisposable
     {
         foreach (var s in _servers) s.Dispose();
         _servers.Clear();
-    }
-
-    private sealed class ServiceActivator(ExplanationJobs jobs, ExplanationPrecompute precompute) : JobActivator
-    {
-        public override object ActivateJob(Type jobType) =>
-            jobType == typeof(ExplanationJobs) ? jobs : jobType == typeof(ExplanationPrecompute) ? precompute : base.ActivateJob(jobType);
     }
 
     /// <summary>Precompute batches over <see cref="Service"/>, run by this environment's job servers.</summary>

@@ -91,7 +91,7 @@ public class ResumeTests
         var storage = new InMemoryStorage();
         var client = new BackgroundJobClient(storage);
         var jobs = new EvaluationJobs(e.Evaluation, client, new ImageSetProvider(images.Path, e.Classes));
-        var activator = new SingleInstanceActivator(jobs);
+        var activator = new InstanceActivator(jobs);
         using var server = new BackgroundJobServer(new BackgroundJobServerOptions { WorkerCount = 1, Activator = activator, SchedulePollingInterval = TimeSpan.FromMilliseconds(200) }, storage);
         int queued = new RunRecovery(e.Store, client, new RecurringJobManager(storage)).Recover();
         Assert.Equal(3, queued);
@@ -100,11 +100,6 @@ public class ResumeTests
         while (e.Store.GetRun(run.RunId)!.State != RunStates.Done && DateTime.UtcNow < deadline) Thread.Sleep(100);
         Assert.Equal(RunStates.Done, e.Store.GetRun(run.RunId)!.State);
         Assert.Equal(File.ReadAllBytes(refMatrix), File.ReadAllBytes(e.Store.ConfidencePath(run.RunId)));
-    }
-
-    private sealed class SingleInstanceActivator(EvaluationJobs jobs) : JobActivator
-    {
-        public override object ActivateJob(Type jobType) => jobType == typeof(EvaluationJobs) ? jobs : base.ActivateJob(jobType);
     }
 
     /// <summary>Starts <c>vaccnn evaluate</c> from this build's output.</summary>
